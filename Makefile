@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: demo test check bench clean
+
+$(BIN)/crawler: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("crawler needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(BIN)/crawler
+
+demo: $(BIN)/crawler
+	$(BIN)/crawler demo
+
+test: $(BIN)/crawler
+	$(BIN)/python -m pytest
+
+check: $(BIN)/crawler
+	$(BIN)/ruff check crawler tests bench
+	$(BIN)/ruff format --check crawler tests bench
+	$(BIN)/mypy crawler
+
+bench: $(BIN)/crawler
+	$(BIN)/python bench/extraction.py
+	$(BIN)/python bench/topics.py
+
+clean:
+	rm -rf $(VENV) output/demo

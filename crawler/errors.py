@@ -1,0 +1,47 @@
+"""Every exception crawler raises on purpose.
+
+CrawlerError
+├── SettingsError      a settings file that cannot be used (names the file and the key)
+├── QueryError         a topic query that cannot be parsed (names the position, gives a hint)
+├── QueueError         the queue folder cannot be written or read
+└── StateError         the state database cannot be opened or is not ours
+"""
+
+from __future__ import annotations
+
+
+class CrawlerError(Exception):
+    """Base class of crawler's own errors; the CLI prints them as one line, without a traceback."""
+
+
+class SettingsError(CrawlerError):
+    def __init__(self, path: str, key: str | None, message: str) -> None:
+        self.path = path
+        self.key = key
+        self.message = message
+        where = f"{path}: {key}" if key else path
+        super().__init__(f"{where}: {message}")
+
+
+class QueryError(CrawlerError):
+    """A query that does not parse. `position` is a 0-based offset into the query, or None."""
+
+    def __init__(
+        self, query: str, message: str, position: int | None = None, hint: str = ""
+    ) -> None:
+        self.query = query
+        self.message = message
+        self.position = position
+        self.hint = hint
+        text = message if position is None else f"{message} at position {position + 1}"
+        if hint:
+            text = f"{text} ({hint})"
+        super().__init__(text)
+
+
+class QueueError(CrawlerError):
+    pass
+
+
+class StateError(CrawlerError):
+    pass
