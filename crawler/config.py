@@ -1,0 +1,267 @@
+"""Settings: the TOML file's model, loading and validation.
+
+This is the only module that reads the environment. Every other module receives a `Settings`.
+A file that cannot be used raises `SettingsError` naming the file and the key::
+
+    settings = load_settings("settings/crawler.toml")
+    for feed in settings.feeds:
+        print(feed.url, feed.every)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from crawler.errors import QueryError, SettingsError
+from crawler.topics import check_query
+
+DEFAULT_SETTINGS_PATH = "settings/crawler.toml"
+SETTINGS_ENV = "CRAWLER_SETTINGS"
+SMTP_PASSWORD_ENV = "CRAWLER_SMTP_PASSWORD"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3}
+_SIZE_UNITS["gib"] = 1024**3
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'90s', '10m', '1h30m', '2d', '1w' or a number of seconds -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '10m', '2h' or '2d'")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    text = str(value).strip().lower().replace(" ", "")
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{value!r} is not a duration such as '10m', '2h' or '2d'")
+    return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
+
+
+def parse_size(value: Any) -> int:
+    """'10MB', '512KiB' or a number of bytes -> bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.fullmatch(str(value).strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a size such as '10MB'")
+    number, unit = match.groups()
+    return int(float(number) * _SIZE_UNITS[(unit or "b").lower()])
+
+
+def _http_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a URL string")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.strip()
+
+
+def _regex(value: Any) -> str:
+    try:
+        re.compile(value)
+    except (re.error, TypeError) as exc:
+        raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+    return str(value)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+Regex = Annotated[str, BeforeValidator(_regex)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OutputSettings(_Section):
+    dir: Path = Path("output")
+
+    @property
+    def queue_dir(self) -> Path:
+        return self.dir / "queue"
+
+    @property
+    def state_path(self) -> Path:
+        return self.dir / "state.db"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.dir / "mail"
+
+
+class FetchSettings(_Section):
+    user_agent: str = "crawler/0.1 (+https://example.org/crawler)"
+    allow_hosts: list[str] = Field(default_factory=list)
+    max_age: Duration = timedelta(days=2)
+    timeout: Duration = timedelta(seconds=30)
+    delay: Duration = timedelta(seconds=1)  # first delay between requests to one host; adapts
+    max_page_size: Size = 10 * 1000**2
+    per_domain: int = Field(default=2, ge=1, le=64)
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    obey_robots: bool = True
+    workers: int = Field(default=0, ge=0, le=64)  # extraction processes; 0 = one per core
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _hosts_lowercase(cls, hosts: list[str]) -> list[str]:
+        return [host.strip().lower() for host in hosts]
+
+    @property
+    def extraction_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+class ScheduleSettings(_Section):
+    """How the daemon spaces polls (see crawler/schedule.py)."""
+
+    min_every: Duration = timedelta(minutes=2)  # the fastest a busy source is polled
+    max_every: Duration = timedelta(hours=6)  # the slowest a quiet or failing source is polled
+    jitter: float = Field(default=0.1, ge=0, le=0.5)  # each interval moves by up to this fraction
+    stop_timeout: Duration = timedelta(seconds=30)  # in-flight work allowed to finish on stop
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScheduleSettings:
+        if self.min_every > self.max_every:
+            raise ValueError("schedule.min_every: must not be longer than schedule.max_every")
+        return self
+
+
+class FeedSource(_Section):
+    url: HttpUrl
+    name: str | None = None
+    every: Duration = timedelta(minutes=10)
+
+
+class SiteSource(_Section):
+    start: list[HttpUrl] = Field(min_length=1)  # the first start page names the site
+    allow: list[Regex] = Field(default_factory=list)
+    deny: list[Regex] = Field(default_factory=list)
+    depth: int = Field(default=1, ge=0, le=5)
+    name: str | None = None
+    every: Duration = timedelta(minutes=30)
+
+    @field_validator("start", "allow", "deny", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class TopicSettings(_Section):
+    name: str = Field(min_length=1)
+    query: str
+    stem: bool = False
+    min_count: int = Field(default=1, ge=1)
+
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, query: str) -> str:
+        try:
+            check_query(query)
+        except QueryError as exc:
+            raise ValueError(str(exc)) from None
+        return query
+
+
+class Settings(_Section):
+    output: OutputSettings = OutputSettings()
+    fetch: FetchSettings = FetchSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    feeds: list[FeedSource] = Field(default_factory=list)
+    sites: list[SiteSource] = Field(default_factory=list)
+    topics: list[TopicSettings] = Field(default_factory=list)
+    path: str = Field(default="", exclude=True)  # the file these settings came from
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        seen: set[str] = set()
+        for index, topic in enumerate(self.topics):
+            if topic.name in seen:
+                raise ValueError(f"topics[{index}].name: topic {topic.name!r} is defined twice")
+            seen.add(topic.name)
+        urls = [feed.url for feed in self.feeds]
+        for index, url in enumerate(urls):
+            if url in urls[:index]:
+                raise ValueError(f"feeds[{index}].url: feed {url!r} is listed twice")
+        return self
+
+
+def settings_path(explicit: str | None) -> str:
+    """The settings file to use: --settings, else CRAWLER_SETTINGS, else the default."""
+    return explicit or os.environ.get(SETTINGS_ENV) or DEFAULT_SETTINGS_PATH
+
+
+def smtp_password() -> str | None:
+    return os.environ.get(SMTP_PASSWORD_ENV)
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate one settings file; raise SettingsError naming the file and the key."""
+    path = str(path)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(path, None, "no such file") from None
+    except OSError as exc:
+        raise SettingsError(path, None, exc.strerror or str(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(path, None, f"not valid TOML: {exc}") from None
+    return settings_from_dict(data, path)
+
+
+def settings_from_dict(data: dict[str, Any], path: str = "<settings>") -> Settings:
+    try:
+        return Settings.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = _key_path(error["loc"])
+        message = _message(error)
+        if not key and ": " in message:  # a whole-file check names its key in the message
+            key, message = message.split(": ", 1)
+        raise SettingsError(path, key or None, message) from None
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += f".{part}" if key else str(part)
+    return key
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    message = str(error["msg"])
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling and the section it is in)"
+    if kind == "missing":
+        return "required key is missing"
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        message = f"{message}, got {error.get('input')!r}"
+    return message
