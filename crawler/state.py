@@ -1,0 +1,336 @@
+"""The state database: one SQLite file (WAL) under the output folder, and every query on it.
+
+It holds the sources and their HTTP validators, poll history and errors, the URLs and feed entries
+already seen, the fingerprints of bodies already seen, and the items that were queued together
+with who else reported them. This module owns the schema and its migrations; SQL appears nowhere
+else. Times are Unix seconds (UTC).
+
+    with State("output/state.db") as state:
+        if not state.url_seen("https://example.org/a"):
+            ...
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crawler.errors import StateError
+
+# Each entry moves the schema one version up; never edit an entry once released.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sources (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        url TEXT NOT NULL UNIQUE,
+        name TEXT,
+        etag TEXT,
+        last_modified TEXT,
+        first_polled_at REAL,
+        last_polled_at REAL,
+        last_status INTEGER,
+        last_new_at REAL,
+        error_count INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        next_poll_at REAL
+    );
+    CREATE TABLE seen_urls (
+        url TEXT PRIMARY KEY,
+        seen_at REAL NOT NULL,
+        outcome TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE seen_entries (
+        source_id INTEGER NOT NULL,
+        entry_key TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (source_id, entry_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE fingerprints (
+        hash TEXT PRIMARY KEY,
+        item_id TEXT,
+        url TEXT NOT NULL,
+        seen_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE items (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        canonical_url TEXT,
+        title TEXT,
+        source_name TEXT,
+        source_url TEXT,
+        published TEXT,
+        content_hash TEXT,
+        queued_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE also_reported (
+        item_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        source_name TEXT,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (item_id, url)
+    ) WITHOUT ROWID;
+    """,
+    """
+    ALTER TABLE sources ADD COLUMN entry_gap REAL;
+    ALTER TABLE sources ADD COLUMN ttl REAL;
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT
+    ) WITHOUT ROWID;
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    id: int
+    kind: str
+    url: str
+    name: str | None
+    etag: str | None
+    last_modified: str | None
+    first_polled_at: float | None
+    last_polled_at: float | None
+    last_status: int | None
+    last_new_at: float | None
+    error_count: int
+    last_error: str | None
+    next_poll_at: float | None
+    entry_gap: float | None  # average seconds between new entries (crawler/schedule.py)
+    ttl: float | None  # seconds the source says it may be cached
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """What the database keeps of a queued item (the item itself is the queue file)."""
+
+    id: str
+    url: str
+    canonical_url: str | None
+    title: str | None
+    source_name: str | None
+    source_url: str | None
+    published: str | None
+    content_hash: str | None
+
+
+class State:
+    """One connection to the state database. Not shared across threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: cannot use the state database: {exc}") from None
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StateError(
+                f"{self.path}: made by a newer crawler (schema {version}); upgrade crawler"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Everything inside commits together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- sources --------------------------------------------------------------------------------
+
+    def source(self, kind: str, url: str, name: str | None = None) -> SourceRow:
+        """The row of a source, created on first use."""
+        self._db.execute(
+            "INSERT INTO sources (kind, url, name) VALUES (?, ?, ?) "
+            "ON CONFLICT(url) DO UPDATE SET name = coalesce(excluded.name, name)",
+            (kind, url, name),
+        )
+        row = self._db.execute("SELECT * FROM sources WHERE url = ?", (url,)).fetchone()
+        return SourceRow(*row)
+
+    def sources(self) -> list[SourceRow]:
+        return [SourceRow(*row) for row in self._db.execute("SELECT * FROM sources ORDER BY id")]
+
+    def record_poll(
+        self,
+        source_id: int,
+        *,
+        status: int | None,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        name: str | None = None,
+        new_entries: int = 0,
+        entry_gap: float | None = None,
+        ttl: float | None = None,
+        next_poll_at: float | None = None,
+        now: float | None = None,
+    ) -> None:
+        """A poll of a source ended: keep its validators and schedule, reset or count errors."""
+        now = time.time() if now is None else now
+        if error is None:
+            self._db.execute(
+                "UPDATE sources SET last_polled_at = ?, first_polled_at = coalesce("
+                "first_polled_at, ?), last_status = ?, error_count = 0, last_error = NULL, "
+                "etag = coalesce(?, etag), last_modified = coalesce(?, last_modified), "
+                "name = coalesce(name, ?), last_new_at = CASE WHEN ? > 0 THEN ? "
+                "ELSE last_new_at END, entry_gap = coalesce(?, entry_gap), "
+                "ttl = coalesce(?, ttl), next_poll_at = ? WHERE id = ?",
+                (now, now, status, etag, last_modified, name, new_entries, now, entry_gap, ttl,
+                 next_poll_at, source_id),
+            )
+        else:
+            self._db.execute(
+                "UPDATE sources SET last_polled_at = ?, last_status = ?, "
+                "error_count = error_count + 1, last_error = ?, next_poll_at = ? WHERE id = ?",
+                (now, status, error, next_poll_at, source_id),
+            )
+
+    def source_by_id(self, source_id: int) -> SourceRow:
+        row = self._db.execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
+        return SourceRow(*row)
+
+    # -- the daemon -----------------------------------------------------------------------------
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    # -- what was seen --------------------------------------------------------------------------
+
+    def entry_seen(self, source_id: int, key: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM seen_entries WHERE source_id = ? AND entry_key = ?", (source_id, key)
+        ).fetchone()
+        return row is not None
+
+    def mark_entries(self, source_id: int, keys: Iterable[str], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self._db.executemany(
+            "INSERT OR IGNORE INTO seen_entries (source_id, entry_key, seen_at) VALUES (?, ?, ?)",
+            [(source_id, key, now) for key in keys],
+        )
+
+    def url_seen(self, url: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM seen_urls WHERE url = ?", (url,)).fetchone()
+        return row is not None
+
+    def mark_urls(self, urls: Iterable[str], outcome: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self._db.executemany(
+            "INSERT OR IGNORE INTO seen_urls (url, seen_at, outcome) VALUES (?, ?, ?)",
+            [(url, now, outcome) for url in set(urls)],
+        )
+
+    def fingerprint_owner(self, content_hash: str) -> tuple[str | None, str] | None:
+        """(item id or None, first URL) of the first article with this body, if any."""
+        row = self._db.execute(
+            "SELECT item_id, url FROM fingerprints WHERE hash = ?", (content_hash,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def record_article(
+        self,
+        *,
+        urls: Iterable[str],
+        outcome: str,
+        content_hash: str | None = None,
+        entry: tuple[int, str] | None = None,
+        item: ItemRecord | None = None,
+        now: float | None = None,
+    ) -> None:
+        """An article was decided (queued, off-topic, duplicate...): remember its URLs, the feed
+        entry (source id, entry key) that linked to it, its fingerprint and the item, atomically."""
+        now = time.time() if now is None else now
+        urls = list(urls)
+        with self.transaction():
+            self.mark_urls(urls, outcome, now)
+            if entry is not None:
+                self.mark_entries(entry[0], [entry[1]], now)
+            if content_hash is not None:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO fingerprints (hash, item_id, url, seen_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (content_hash, item.id if item else None, urls[0], now),
+                )
+            if item is not None:
+                self._db.execute(
+                    "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item.id,
+                        item.url,
+                        item.canonical_url,
+                        item.title,
+                        item.source_name,
+                        item.source_url,
+                        item.published,
+                        item.content_hash,
+                        now,
+                    ),
+                )
+
+    def record_also_reported(
+        self, item_id: str, url: str, source_name: str | None, now: float | None = None
+    ) -> None:
+        now = time.time() if now is None else now
+        self._db.execute(
+            "INSERT OR IGNORE INTO also_reported VALUES (?, ?, ?, ?)",
+            (item_id, url, source_name, now),
+        )
+
+    def also_reported(self, item_id: str) -> list[tuple[str, str | None]]:
+        return list(
+            self._db.execute(
+                "SELECT url, source_name FROM also_reported WHERE item_id = ? ORDER BY seen_at",
+                (item_id,),
+            )
+        )
+
+    def counts(self) -> dict[str, Any]:
+        """Totals for `crawler status`."""
+        one = self._db.execute
+        return {
+            "sources": one("SELECT count(*) FROM sources").fetchone()[0],
+            "seen_urls": one("SELECT count(*) FROM seen_urls").fetchone()[0],
+            "items": one("SELECT count(*) FROM items").fetchone()[0],
+            "also_reported": one("SELECT count(*) FROM also_reported").fetchone()[0],
+        }
