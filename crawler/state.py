@@ -129,7 +129,9 @@ class State:
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            # NORMAL: a commit survives a crash of crawler (not of the machine) without an fsync;
+            # decisions that deliver an item are written with FULL (record_article).
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -158,15 +160,25 @@ class State:
                 self._db.execute(f"PRAGMA user_version={number}")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Everything inside commits together or not at all."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+    def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """Everything inside commits together or not at all; a `durable` commit is fsynced.
+        Inside another transaction, this one is part of it."""
+        if self._db.in_transaction:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            return
+        if durable:
+            self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        finally:
+            if durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
 
     # -- sources --------------------------------------------------------------------------------
 
@@ -282,7 +294,7 @@ class State:
         entry (source id, entry key) that linked to it, its fingerprint and the item, atomically."""
         now = time.time() if now is None else now
         urls = list(urls)
-        with self.transaction():
+        with self.transaction(durable=item is not None):
             self.mark_urls(urls, outcome, now)
             if entry is not None:
                 self.mark_entries(entry[0], [entry[1]], now)

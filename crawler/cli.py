@@ -1,0 +1,209 @@
+"""The `crawler` command: parse arguments, call the package, print. Nothing else lives here.
+
+Exit codes: 0 done, 1 a runtime error, 2 a usage or settings error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from crawler import __version__, logs
+from crawler.config import Settings, load_settings, settings_path
+from crawler.errors import CrawlerError, SettingsError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    logs.configure(verbose=args.verbose, json_lines=args.log_format == "json")
+    try:
+        code: int = args.handler(args)
+    except SettingsError as exc:
+        print(f"crawler: settings error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CrawlerError as exc:
+        print(f"crawler: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("crawler: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crawler", description="News crawler and feed monitor: clean, on-topic articles, once."
+    )
+    parser.add_argument("--version", action="version", version=f"crawler {__version__}")
+    parser.add_argument(
+        "--settings",
+        metavar="PATH",
+        help="settings file (default: $CRAWLER_SETTINGS or settings/crawler.toml)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="log lines as text (default) or one JSON object each")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> Any:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("demo", _demo, "serve the bundled news site on 127.0.0.1 and run crawler against it")
+    command("once", _once, "one pass over every source, then exit (for cron)")
+    command("run", _run, "the daemon: poll every source on its schedule until stopped")
+    status = command("status", _status, "per-source health, queue depth, daemon")
+    status.add_argument("--json", action="store_true", help="print the report as JSON")
+    command("check", _check, "validate the settings and print what they say")
+    queue = command("queue", _queue_help, "list, show and take queued items")
+    queue_commands = queue.add_subparsers(title="queue commands", metavar="ACTION")
+    ls = queue_commands.add_parser("ls", help="list the items waiting in new/")
+    ls.add_argument("--all", action="store_true", help="include items already taken (cur/)")
+    ls.set_defaults(handler=_queue_ls)
+    show = queue_commands.add_parser("show", help="print one item")
+    show.add_argument("id")
+    show.set_defaults(handler=_queue_show)
+    take = queue_commands.add_parser("take", help="move the oldest item to cur/ and print it")
+    take.set_defaults(handler=_queue_take)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(settings_path(args.settings))
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from crawler.demo import run_demo
+
+    output = Path("output")
+    if args.settings or Path(settings_path(None)).exists():
+        output = _settings(args).output.dir
+    if not args.verbose:
+        logging.getLogger("crawler").setLevel(logging.WARNING)  # the demo prints its own report
+    run_demo(output / "demo", sys.stdout)
+    return EXIT_OK
+
+
+def _once(args: argparse.Namespace) -> int:
+    from crawler.crawl import crawl_once, run_in_reactor
+
+    config = _settings(args)
+    summary = run_in_reactor(lambda: crawl_once(config))
+    print(summary)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from crawler.crawl import run_in_reactor
+    from crawler.daemon import run_daemon
+
+    config = _settings(args)
+    run_in_reactor(lambda: run_daemon(config))
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from crawler import status
+
+    report = status.collect(_settings(args))
+    print(json.dumps(report, indent=2) if args.json else status.render(report))
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _settings(args)
+    out = sys.stdout
+    print(f"settings: {config.path} (ok)", file=out)
+    print(f"output: {config.output.dir}/ (queue/, state.db)", file=out)
+    fetch = config.fetch
+    print(
+        f"fetch: user agent {fetch.user_agent!r}, max age {fetch.max_age}, "
+        f"{fetch.per_domain} per host, {fetch.extraction_workers} extraction workers",
+        file=out,
+    )
+    if fetch.allow_hosts:
+        print(f"  local hosts allowed: {', '.join(fetch.allow_hosts)}", file=out)
+    print(f"feeds ({len(config.feeds)}):", file=out)
+    for feed in config.feeds:
+        print(f"  {feed.url}  every {feed.every}" + (f"  ({feed.name})" if feed.name else ""))
+    print(f"sites ({len(config.sites)}):", file=out)
+    for site in config.sites:
+        print(f"  {', '.join(site.start)}  depth {site.depth}  every {site.every}", file=out)
+        for pattern in site.allow:
+            print(f"    allow {pattern}", file=out)
+        for pattern in site.deny:
+            print(f"    deny  {pattern}", file=out)
+    print(f"topics ({len(config.topics)}):", file=out)
+    if not config.topics:
+        print("  none: every new article is queued", file=out)
+    for topic in config.topics:
+        print(f"  {topic.name}: {topic.query}", file=out)
+    return EXIT_OK
+
+
+def _queue_help(args: argparse.Namespace) -> int:
+    print("usage: crawler queue {ls,show,take}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _open_queue(args: argparse.Namespace) -> Any:
+    from crawler.queue import Queue
+
+    return Queue(_settings(args).output.queue_dir)
+
+
+def _queue_ls(args: argparse.Namespace) -> int:
+    queue = _open_queue(args)
+    boxes = ("new", "cur") if args.all else ("new",)
+    count = 0
+    for box in boxes:
+        for queued in queue.files(box):
+            item = queued.read()
+            topics = ",".join(t["name"] for t in item.get("topics", []))
+            source = (item.get("source") or {}).get("name") or ""
+            title = " ".join((item.get("title") or "(no title)").split())
+            print(
+                f"{queued.id}  {box}  {item.get('fetched_at', '')[:19]}  {source}  {title}"
+                + (f"  [{topics}]" if topics else "")
+            )
+            count += 1
+    print(f"{count} item(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _queue_show(args: argparse.Namespace) -> int:
+    queued = _open_queue(args).find(args.id)
+    if queued is None:
+        print(f"crawler: no item {args.id} in the queue", file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps(queued.read(), ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def _queue_take(args: argparse.Namespace) -> int:
+    queued = _open_queue(args).take()
+    if queued is None:
+        print("crawler: the queue is empty", file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps(queued.read(), ensure_ascii=False, indent=2))
+    print(f"moved to {queued.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Running the spider: our settings turned into Scrapy's, one pass over every source, and the
+asyncio reactor every command runs in.
+
+All Scrapy settings crawler uses are decided in `scrapy_settings`, in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from crawler.config import Settings
+
+ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+T = TypeVar("T")
+
+
+def scrapy_settings(config: Settings, *, run_once: bool = True) -> dict[str, Any]:
+    fetch = config.fetch
+    return {
+        "BOT_NAME": "crawler",
+        "TWISTED_REACTOR": ASYNCIO_REACTOR,
+        "USER_AGENT": fetch.user_agent,
+        "ROBOTSTXT_OBEY": fetch.obey_robots,
+        "ROBOTSTXT_USER_AGENT": fetch.user_agent,
+        "CONCURRENT_REQUESTS": fetch.concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": fetch.per_domain,
+        # A response yields at most one item; Scrapy starts this many tasks per response.
+        "CONCURRENT_ITEMS": 4,
+        "AUTOTHROTTLE_ENABLED": True,
+        "AUTOTHROTTLE_START_DELAY": fetch.delay.total_seconds(),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(fetch.per_domain),
+        "DOWNLOAD_TIMEOUT": fetch.timeout.total_seconds(),
+        "DOWNLOAD_MAXSIZE": fetch.max_page_size,
+        "DOWNLOAD_WARNSIZE": 0,
+        # Only http and https: no file:, data:, s3: or ftp: handler exists to be tricked into.
+        "DOWNLOAD_HANDLERS": {"file": None, "data": None, "s3": None, "ftp": None},
+        "REDIRECT_MAX_TIMES": 5,
+        "METAREFRESH_MAXDELAY": 10,
+        "RETRY_TIMES": 1,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOGSTATS_INTERVAL": 0,
+        "DUPEFILTER_CLASS": "crawler.dedup.SeenUrlFilter",
+        "DOWNLOADER_MIDDLEWARES": {
+            "crawler.middlewares.UrlGuardMiddleware": 50,
+            "crawler.middlewares.ConditionalGetMiddleware": 560,
+        },
+        "ITEM_PIPELINES": {
+            "crawler.pipelines.ExtractPipeline": 100,
+            "crawler.pipelines.DedupPipeline": 200,
+            "crawler.pipelines.TopicPipeline": 300,
+            "crawler.pipelines.QueuePipeline": 400,
+        },
+        "EXTENSIONS": {"crawler.progress.Progress": 500},
+        "CRAWLER_CONFIG": config,
+        "CRAWLER_ALLOW_HOSTS": fetch.allow_hosts,
+        "CRAWLER_RUN_ONCE": run_once,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PassSummary:
+    """What one pass over every source did; `crawler once` prints it."""
+
+    sources: int
+    sources_failed: int
+    entries_seen: int
+    pages_fetched: int
+    matched: int
+    duplicates: int
+    queued: int
+    errors: int
+
+    @classmethod
+    def from_stats(cls, stats: dict[str, Any]) -> PassSummary:
+        def get(key: str) -> int:
+            return int(stats.get(f"crawler/{key}", 0))
+
+        return cls(
+            sources=get("sources_polled") + get("source_errors"),
+            sources_failed=get("source_errors"),
+            entries_seen=get("entries_seen"),
+            pages_fetched=get("pages_fetched"),
+            matched=get("queued") + get("rejected/duplicate") + get("rejected/duplicate-url"),
+            duplicates=get("rejected/duplicate") + get("rejected/duplicate-url"),
+            queued=get("queued"),
+            errors=get("source_errors") + get("page_errors") + get("queue_errors"),
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"sources polled {self.sources} ({self.sources_failed} failed), "
+            f"entries seen {self.entries_seen}, pages fetched {self.pages_fetched}, "
+            f"duplicates {self.duplicates}, queued {self.queued}, errors {self.errors}"
+        )
+
+
+async def crawl_once(config: Settings) -> PassSummary:
+    """One pass over every source of `config`; returns when every request has been handled."""
+    from scrapy.crawler import AsyncCrawlerRunner
+
+    from crawler.spider import NewsSpider
+
+    runner = AsyncCrawlerRunner(scrapy_settings(config, run_once=True))
+    crawler = runner.create_crawler(NewsSpider)
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:  # Ctrl-C or SIGTERM: stop fetching, keep what was decided
+        asyncio.ensure_future(crawler.stop_async())
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop)
+    try:
+        await runner.crawl(crawler)
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+    assert crawler.stats is not None
+    return PassSummary.from_stats(crawler.stats.get_stats())
+
+
+def run_in_reactor(main: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine function inside Twisted's asyncio reactor (as Scrapy needs) and return
+    its result. The reactor is installed on first use; a process runs it once."""
+    from scrapy.utils.reactor import install_reactor
+
+    install_reactor(ASYNCIO_REACTOR)
+    from twisted.internet import reactor
+
+    outcome: dict[str, Any] = {}
+
+    async def wrapper() -> None:
+        try:
+            outcome["value"] = await main()
+        except BaseException as exc:  # handed back to the caller below
+            outcome["error"] = exc
+        finally:
+            reactor.stop()  # type: ignore[attr-defined]
+
+    reactor.callWhenRunning(lambda: asyncio.ensure_future(wrapper()))  # type: ignore[attr-defined]
+    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]

@@ -1,0 +1,244 @@
+"""Scrapy item pipelines: extract -> dedup -> match -> queue, ordered in ITEM_PIPELINES.
+
+Each takes a `Page` from the spider and either fills in its part or raises `Rejected`. Only
+extraction awaits (it runs in worker processes); dedup, matching and queueing are synchronous,
+so between one page's duplicate check and the recording of its decision no other page runs, and
+two copies of a story fetched at the same moment cannot both pass.
+
+Every decision is recorded in the state database by `QueuePipeline`: queued items in the same
+transaction that marks their URLs seen, rejected pages through the `item_dropped` signal.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
+
+from scrapy import signals
+from scrapy.exceptions import DropItem
+from ulid import ULID
+
+from crawler.dedup import content_hash, normalize_url
+from crawler.errors import QueueError
+from crawler.extract import extract, is_html
+from crawler.items import Page, Rejected
+from crawler.queue import SCHEMA_VERSION, Queue
+from crawler.signals import settings_reloaded
+from crawler.state import ItemRecord, State
+from crawler.topics import Document, Matcher, Topic
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from crawler.config import Settings
+
+log = logging.getLogger("crawler.pipelines")
+
+
+def _config(crawler: Crawler) -> Settings:
+    config: Settings = crawler.settings["CRAWLER_CONFIG"]
+    return config
+
+
+def _state(crawler: Crawler) -> State:
+    state: State = crawler.spider.state  # type: ignore[union-attr]
+    return state
+
+
+class ExtractPipeline:
+    """HTML -> Article with trafilatura, in worker processes so the event loop never stalls."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.max_age = _config(crawler).fetch.max_age
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.reloaded, signal=settings_reloaded)
+        return pipeline
+
+    def reloaded(self, config: Settings) -> None:
+        self.max_age = config.fetch.max_age
+
+    async def process_item(self, page: Page) -> Page:
+        if not is_html(page.content_type, page.body):
+            raise Rejected("not-html", page.content_type or "no content type")
+        workers = self.crawler.spider.workers  # type: ignore[union-attr]
+        page.article = await workers.run(extract, page.body, page.url)
+        if page.article is None:
+            raise Rejected("no-text", "no article text on the page")
+        published = page.published
+        if published is not None and datetime.now(UTC) - published > self.max_age:
+            raise Rejected("too-old", published.isoformat())
+        return page
+
+
+class DedupPipeline:
+    """Drops a page whose canonical URL or body was seen before (see crawler/dedup.py)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_item(self, page: Page) -> Page:
+        assert page.article is not None
+        state = _state(self.crawler)
+        own = {normalize_url(page.requested_url), normalize_url(page.url)}
+        if page.article.canonical_url:
+            canonical = normalize_url(page.article.canonical_url)
+            if canonical not in own and state.url_seen(canonical):
+                raise Rejected("duplicate-url", canonical)
+        page.content_hash = content_hash(page.article.text)
+        owner = state.fingerprint_owner(page.content_hash)
+        if owner is not None:
+            item_id, first_url = owner
+            if item_id is not None:
+                state.record_also_reported(item_id, page.url, page.source.display_name)
+            raise Rejected("duplicate", f"same text as {first_url}")
+        # Near-duplicates (MinHash LSH over word shingles) are decided here, after the exact hash.
+        return page
+
+
+class TopicPipeline:
+    """Keeps the pages that match at least one topic; with no topics configured, keeps all."""
+
+    def __init__(self, config: Settings) -> None:
+        self.matcher = self._compile(config)
+
+    @staticmethod
+    def _compile(config: Settings) -> Matcher | None:
+        topics = [Topic(t.name, t.query, t.stem, t.min_count) for t in config.topics]
+        return Matcher(topics) if topics else None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        pipeline = cls(_config(crawler))
+        crawler.signals.connect(pipeline.reloaded, signal=settings_reloaded)
+        return pipeline
+
+    def reloaded(self, config: Settings) -> None:
+        self.matcher = self._compile(config)
+
+    def process_item(self, page: Page) -> Page:
+        if self.matcher is None:
+            return page
+        article = page.article
+        assert article is not None
+        host = urlsplit(page.url).hostname or ""
+        document = Document(
+            title=article.title or (page.entry.title if page.entry else "") or "",
+            text=article.text,
+            url=page.url,
+            source=f"{page.source.display_name} {article.sitename or ''} {host}",
+            author=article.author or "",
+            lang=article.language or "",
+        )
+        page.topics = self.matcher.match(document)
+        if not page.topics:
+            raise Rejected("off-topic")
+        return page
+
+
+class QueuePipeline:
+    """Writes each accepted page as one item into the queue folder and records every decision."""
+
+    def __init__(self, crawler: Crawler, queue: Queue) -> None:
+        self.crawler = crawler
+        self.queue = queue
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        pipeline = cls(crawler, Queue(_config(crawler).output.queue_dir))
+        crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
+        return pipeline
+
+    def process_item(self, page: Page) -> Page:
+        item = queue_item(page, str(ULID()))
+        try:
+            path = self.queue.put(item)
+        except QueueError as exc:
+            log.error("queue write failed url=%s error=%s", page.url, exc)
+            self._count("queue_errors")
+            raise DropItem(str(exc)) from exc  # not recorded: the page is fetched again later
+        self._record(page, "queued", item)
+        self._count("queued")
+        log.info(
+            "queued id=%s topics=%s url=%s file=%s",
+            item["id"],
+            ",".join(t["name"] for t in item["topics"]) or "-",
+            page.url,
+            path.name,
+        )
+        return page
+
+    def item_dropped(self, item: Any, response: Any, exception: BaseException) -> None:
+        if isinstance(item, Page) and isinstance(exception, Rejected):
+            self._record(item, exception.outcome)
+            self._count(f"rejected/{exception.outcome}")
+
+    def _record(self, page: Page, outcome: str, item: dict[str, Any] | None = None) -> None:
+        urls = [normalize_url(page.requested_url), normalize_url(page.url)]
+        if page.article is not None and page.article.canonical_url:
+            urls.append(normalize_url(page.article.canonical_url))
+        entry = None
+        if page.entry is not None and page.source.id is not None:
+            entry = (page.source.id, page.entry.key)
+        _state(self.crawler).record_article(
+            urls=urls,
+            outcome=outcome,
+            content_hash=page.content_hash,
+            entry=entry,
+            item=_item_record(item) if item is not None else None,
+        )
+
+    def _count(self, key: str) -> None:
+        self.crawler.stats.inc_value(f"crawler/{key}")  # type: ignore[union-attr]
+
+
+def queue_item(page: Page, item_id: str) -> dict[str, Any]:
+    """The item as written to the queue folder (schema 1; fields are only ever added)."""
+    article = page.article
+    assert article is not None
+    published = page.published
+    return {
+        "schema": SCHEMA_VERSION,
+        "id": item_id,
+        "url": page.url,
+        "canonical_url": article.canonical_url,
+        "title": article.title or (page.entry.title if page.entry else None),
+        "author": article.author or (page.entry.author if page.entry else None),
+        "published": published.isoformat() if published else None,
+        "fetched_at": page.fetched_at.isoformat(),
+        "language": article.language,
+        "text": article.text,
+        "summary": page.entry.summary if page.entry else None,
+        "source": page.source.as_json(),
+        "topics": [
+            {
+                "name": m.name,
+                "terms": sorted(m.terms, key=lambda t: -m.terms[t]),
+                "snippet": m.snippet,
+            }
+            for m in page.topics
+        ],
+        "content_hash": page.content_hash,
+    }
+
+
+def _item_record(item: dict[str, Any]) -> ItemRecord:
+    return ItemRecord(
+        id=item["id"],
+        url=item["url"],
+        canonical_url=item["canonical_url"],
+        title=item["title"],
+        source_name=item["source"]["name"],
+        source_url=item["source"]["url"],
+        published=item["published"],
+        content_hash=item["content_hash"],
+    )

@@ -1,0 +1,10 @@
+"""crawler's own Scrapy signals, sent through `crawler.signals` like Scrapy's.
+
+    crawler.signals.connect(handler, signal=source_polled)
+"""
+
+# A poll of a source ended (well or not). Arguments: source (SourceRef), next_poll_at (Unix time).
+source_polled = object()
+
+# The daemon read new settings. Argument: config (crawler.config.Settings).
+settings_reloaded = object()

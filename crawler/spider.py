@@ -1,0 +1,368 @@
+"""The one long-lived spider. Every request goes through it, so robots.txt, politeness, retries,
+size limits and the user agent apply to feeds and pages alike.
+
+Sources hand it requests (`feed_request`, `site_requests`); its callbacks turn a feed into
+article requests, a section page into article requests, and an article page into a `Page` item
+for the pipelines. It decides nothing about content: extraction, dedup and topics are pipelines.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider, DownloadCancelledError, IgnoreRequest
+from scrapy.http import Response
+from scrapy.linkextractors import LinkExtractor
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawler import schedule
+from crawler.config import FeedSource, Settings, SiteSource
+from crawler.dedup import normalize_url
+from crawler.items import Page
+from crawler.signals import settings_reloaded, source_polled
+from crawler.sources import SourceRef
+from crawler.sources.feeds import FeedEntry, FeedError, parse_feed
+from crawler.state import State
+from crawler.workers import Workers
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+log = logging.getLogger("crawler.spider")
+
+# An article that answered with one of these is gone for good: remember it, never ask again.
+PERMANENT_STATUSES = frozenset({401, 403, 404, 410, 451})
+# A feed that answers with one of these asks us to come back later (Retry-After).
+RATE_LIMITED = frozenset({429, 503})
+
+
+class NewsSpider(scrapy.Spider):
+    name = "crawler"
+
+    config: Settings
+    state: State
+    workers: Workers  # processes for feed parsing and extraction
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.config = crawler.settings["CRAWLER_CONFIG"]
+        spider.state = State(spider.config.output.state_path)
+        spider.workers = Workers(spider.config.fetch.extraction_workers)
+        spider._index_sources()
+        spider.run_once = bool(crawler.settings.getbool("CRAWLER_RUN_ONCE", True))
+        crawler.signals.connect(spider._closed, signal=signals.spider_closed)
+        crawler.signals.connect(spider._reloaded, signal=settings_reloaded)
+        if not spider.run_once:
+            crawler.signals.connect(spider._idle, signal=signals.spider_idle)
+        return spider
+
+    def _closed(self) -> None:
+        self.workers.close()
+        self.state.close()
+
+    def _idle(self) -> None:
+        raise DontCloseSpider  # the daemon's spider stays open between polls
+
+    def _reloaded(self, config: Settings) -> None:
+        self.config = config
+        self._index_sources()
+
+    def _index_sources(self) -> None:
+        self._every = {_source_url(s): s.every for s in [*self.config.feeds, *self.config.sites]}
+
+    def _count(self, key: str, n: int = 1) -> None:
+        self.crawler.stats.inc_value(f"crawler/{key}", n)  # type: ignore[union-attr]
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        if not self.run_once:
+            return  # the daemon's scheduler hands requests to the engine itself
+        for feed in self.config.feeds:
+            yield self.feed_request(feed)
+        for site in self.config.sites:
+            for request in self.site_requests(site):
+                yield request
+
+    # -- feeds -----------------------------------------------------------------------------------
+
+    def feed_request(self, feed: FeedSource) -> scrapy.Request:
+        row = self.state.source("feed", feed.url, feed.name)
+        source = SourceRef("feed", feed.url, feed.name or row.name, row.id)
+        return scrapy.Request(
+            feed.url,
+            callback=self.parse_feed,
+            errback=self.source_failed,
+            dont_filter=True,
+            priority=10,
+            meta={
+                "source": source,
+                "validators": (row.etag, row.last_modified),
+                "handle_httpstatus_list": [304, *RATE_LIMITED],
+                "dont_retry": True,  # a failed poll is retried by the schedule, with back-off
+            },
+        )
+
+    # Callbacks return lists, not generators: Scrapy inspects the source of every generator
+    # callback it calls, which costs more than a poll that answers 304.
+
+    async def parse_feed(self, response: Response) -> list[scrapy.Request]:
+        source: SourceRef = response.meta["source"]
+        if response.status in RATE_LIMITED:
+            retry_after = _retry_after(response)
+            self._source_error(source, response.status, f"HTTP {response.status}", retry_after)
+            return []
+        self._count("sources_polled")
+        if response.status == 304:
+            self._finish_poll(source, status=304)
+            return []
+        try:
+            feed = await self.workers.run(
+                parse_feed, response.body, response.url, _header(response, "Content-Type")
+            )
+        except FeedError as exc:
+            self._source_error(source, response.status, str(exc))
+            return []
+        if feed.problem:
+            log.warning(
+                "feed malformed source=%s problem=%s (using %d entries)",
+                source.url,
+                feed.problem,
+                len(feed.entries),
+            )
+        source_now = SourceRef(source.kind, source.url, source.name or feed.title, source.id)
+        with self.state.transaction():  # one commit for the whole feed, not one per entry
+            requests = [r for e in feed.entries if (r := self._entry_request(source_now, e))]
+        dates = [entry.published.timestamp() for entry in feed.entries if entry.published]
+        self._finish_poll(
+            source,
+            status=response.status,
+            etag=_header(response, "ETag"),
+            last_modified=_header(response, "Last-Modified"),
+            name=feed.title,
+            new_entries=len(requests),
+            cadence=schedule.cadence(dates),
+            ttl=feed.ttl,
+        )
+        return requests
+
+    def _entry_request(self, source: SourceRef, entry: FeedEntry) -> scrapy.Request | None:
+        assert source.id is not None
+        self._count("entries_seen")
+        if self.state.entry_seen(source.id, entry.key):
+            return None
+        self._count("entries_new")
+        if not entry.link:
+            self._count("entries_without_link")
+            self.state.mark_entries(source.id, [entry.key])
+            return None
+        if entry.published is not None and self._too_old(entry.published):
+            self._count("too_old")
+            self.state.mark_entries(source.id, [entry.key])
+            self.state.mark_urls([normalize_url(entry.link)], "too-old")
+            return None
+        return scrapy.Request(
+            entry.link,
+            callback=self.parse_article,
+            errback=self.article_failed,
+            meta={"source": source, "entry": entry},
+        )
+
+    def _too_old(self, published: datetime) -> bool:
+        return datetime.now(UTC) - published > self.config.fetch.max_age
+
+    # -- sites -----------------------------------------------------------------------------------
+
+    def site_requests(self, site: SiteSource) -> Iterator[scrapy.Request]:
+        """A request for each start page of a site; they are revisited on every pass."""
+        row = self.state.source("site", site.start[0], site.name)
+        source = SourceRef("site", site.start[0], site.name, row.id)
+        for start in site.start:
+            yield scrapy.Request(
+                start,
+                callback=self.parse_section,
+                errback=self.source_failed,
+                dont_filter=True,
+                priority=10,
+                meta={"source": source, "site": site, "depth": 0},
+            )
+
+    def parse_section(self, response: Response) -> list[scrapy.Request]:
+        source: SourceRef = response.meta["source"]
+        self._count("sources_polled")
+        requests = list(self._links(response))
+        self._finish_poll(source, status=response.status, new_entries=len(requests))
+        return requests
+
+    def _links(self, response: Response) -> Iterator[scrapy.Request]:
+        """Article requests for the allowed links of a site page, while depth remains."""
+        site: SiteSource | None = response.meta.get("site")
+        depth: int = response.meta.get("depth", 0)
+        if site is None or depth >= site.depth or not hasattr(response, "text"):
+            return
+        hosts = {urlsplit(url).netloc for url in site.start}
+        extractor = LinkExtractor(allow=site.allow, deny=site.deny)
+        for link in extractor.extract_links(response):
+            if urlsplit(link.url).netloc not in hosts:
+                continue
+            yield scrapy.Request(
+                link.url,
+                callback=self.parse_article,
+                errback=self.article_failed,
+                meta={"source": response.meta["source"], "site": site, "depth": depth + 1},
+            )
+
+    # -- articles --------------------------------------------------------------------------------
+
+    def parse_article(self, response: Response) -> list[Page | scrapy.Request]:
+        self._count("pages_fetched")
+        page = Page(
+            url=response.url,
+            requested_url=response.request.url if response.request else response.url,
+            status=response.status,
+            content_type=_header(response, "Content-Type"),
+            body=response.body,
+            source=response.meta["source"],
+            fetched_at=datetime.now(UTC),
+            entry=response.meta.get("entry"),
+        )
+        return [page, *self._links(response)]
+
+    def article_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        source: SourceRef = request.meta["source"]
+        entry: FeedEntry | None = request.meta.get("entry")
+        status = _failure_status(failure)
+        reason = _failure_reason(failure)
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            outcome = "refused"  # a scheme or host we never fetch, or robots.txt said no
+        elif failure.check(DownloadCancelledError):
+            outcome, reason = "too-large", "larger than fetch.max_page_size"
+        elif status in PERMANENT_STATUSES:
+            outcome = f"http-{status}"
+        else:
+            outcome = ""  # temporary: a later pass tries again (see SeenUrlFilter.IN_FLIGHT_TTL)
+        if outcome:
+            self.state.mark_urls([normalize_url(request.url)], outcome)
+            if entry is not None and source.id is not None:
+                self.state.mark_entries(source.id, [entry.key])
+        self._count("page_errors")
+        log.warning("page failed source=%s url=%s error=%s", source.url, request.url, reason)
+
+    # -- source errors ---------------------------------------------------------------------------
+
+    def source_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        self._source_error(
+            request.meta["source"], _failure_status(failure), _failure_reason(failure)
+        )
+
+    def _source_error(
+        self, source: SourceRef, status: int | None, reason: str, retry_after: float | None = None
+    ) -> None:
+        self._count("source_errors")
+        self._finish_poll(source, status=status, error=reason, retry_after=retry_after)
+        log.warning("source failed source=%s error=%s", source.url, reason)
+
+    # -- the schedule ----------------------------------------------------------------------------
+
+    def _finish_poll(
+        self,
+        source: SourceRef,
+        *,
+        status: int | None,
+        error: str | None = None,
+        retry_after: float | None = None,
+        new_entries: int = 0,
+        cadence: float | None = None,
+        ttl: float | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Record a poll and decide the next one (crawler/schedule.py), then tell the daemon."""
+        assert source.id is not None
+        now = time.time()
+        row = self.state.source_by_id(source.id)
+        last_new = row.last_new_at or row.first_polled_at
+        gap = cadence
+        if gap is None:
+            gap = schedule.updated_gap(
+                row.entry_gap, now - last_new if last_new else None, new_entries
+            )
+        quiet_for = 0.0 if new_entries else (now - last_new if last_new else None)
+        interval = schedule.next_interval(
+            self._bounds(source),
+            entry_gap=gap,
+            quiet_for=quiet_for,
+            errors=row.error_count + 1 if error else 0,
+            retry_after=retry_after,
+            ttl=ttl if ttl is not None else row.ttl,
+        )
+        next_poll_at = (
+            now + schedule.jittered(interval, self.config.schedule.jitter).total_seconds()
+        )
+        self.state.record_poll(
+            source.id,
+            status=status,
+            error=error,
+            etag=etag,
+            last_modified=last_modified,
+            name=name,
+            new_entries=new_entries,
+            entry_gap=gap,
+            ttl=ttl,
+            next_poll_at=next_poll_at,
+            now=now,
+        )
+        self.crawler.signals.send_catch_log(source_polled, source=source, next_poll_at=next_poll_at)
+
+    def _bounds(self, source: SourceRef) -> schedule.Bounds:
+        every = self._every.get(source.url)
+        limits = self.config.schedule
+        return schedule.Bounds(every or limits.min_every, limits.min_every, limits.max_every)
+
+
+def _source_url(source: FeedSource | SiteSource) -> str:
+    return source.url if isinstance(source, FeedSource) else source.start[0]
+
+
+def _retry_after(response: Response) -> float | None:
+    """Retry-After in seconds (a number of seconds or an HTTP date), None if absent or bad."""
+    value = (_header(response, "Retry-After") or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _failure_status(failure: Failure) -> int | None:
+    if failure.check(HttpError):
+        return int(failure.value.response.status)  # type: ignore[union-attr]
+    return None
+
+
+def _failure_reason(failure: Failure) -> str:
+    if failure.check(HttpError):
+        return f"HTTP {failure.value.response.status}"  # type: ignore[union-attr]
+    value = failure.value
+    text = str(value).strip() or type(value).__name__
+    return " ".join(text.split())

@@ -1,0 +1,35 @@
+"""Shared fixtures: a local web server and a way to run the `crawler` command for real."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from localsite import LocalSite
+
+
+@pytest.fixture
+def site() -> Iterator[LocalSite]:
+    with LocalSite() as local:
+        yield local
+
+
+def run_crawler(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `crawler ARGS` as a separate process, as a user or cron would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "crawler.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

@@ -1,0 +1,130 @@
+"""A small local web server for tests: routes are a dict the test can change at any time.
+
+with LocalSite() as site:
+    site.route("/feed.xml", rss_bytes, "application/rss+xml")
+    site.url("/feed.xml")     # http://127.0.0.1:<port>/feed.xml
+    site.hits("/a.html")      # how often a path was requested
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Event, Lock, Thread
+from typing import Any
+
+
+@dataclass
+class Route:
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        path = self.path
+        with self.server.lock:
+            self.server.log.append((path, {**dict(self.headers), "X-Arrived": str(time.time())}))
+            route = self.server.routes.get(path) or self.server.routes.get(path.split("?")[0])
+        if route is None:
+            route = Route(b"not found", "text/plain", 404)
+        if route.hang:
+            self.server.release.wait(60)  # a server that accepts and never answers
+            return
+        etag = route.headers.get("ETag")
+        if etag and self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(route.status)
+        self.send_header("Content-Type", route.content_type)
+        self.send_header("Content-Length", str(len(route.body)))
+        for name, value in route.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(route.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that hang up early (size limits, timeouts) are part of the tests
+
+    routes: dict[str, Route]
+    log: list[tuple[str, dict[str, str]]]
+    lock: Lock
+    release: Event
+
+
+class LocalSite:
+    def __init__(self, address: str = "127.0.0.1") -> None:
+        self.server = _Server((address, 0), _Handler)
+        self.server.routes = {"/robots.txt": Route(b"User-agent: *\nAllow: /\n", "text/plain")}
+        self.server.log = []
+        self.server.lock = Lock()
+        self.server.release = Event()
+        self.host = f"{address}:{self.server.server_address[1]}"
+        self.thread = Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LocalSite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}{path}"
+
+    def route(
+        self,
+        path: str,
+        body: bytes | str,
+        content_type: str = "text/html; charset=utf-8",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        with self.server.lock:
+            self.server.routes[path] = Route(data, content_type, status, headers or {})
+        return self.url(path)
+
+    def hang(self, path: str) -> str:
+        """Serve `path` by accepting the request and never answering."""
+        with self.server.lock:
+            self.server.routes[path] = Route(b"", hang=True)
+        return self.url(path)
+
+    def times(self, path: str) -> list[float]:
+        """When each request for `path` arrived (time.time())."""
+        with self.server.lock:
+            return [float(h["X-Arrived"]) for p, h in self.server.log if p == path]
+
+    def hits(self, path: str | None = None) -> Counter[str] | int:
+        with self.server.lock:
+            counts = Counter(p for p, _ in self.server.log)
+        return counts if path is None else counts[path]
+
+    def requests(self) -> list[tuple[str, dict[str, str]]]:
+        with self.server.lock:
+            return list(self.server.log)
+
+    def clear_log(self) -> None:
+        with self.server.lock:
+            self.server.log.clear()
