@@ -1,0 +1,283 @@
+"""Polling benchmark: one poll cycle over 2,000 feeds, against a sequential feedparser loop.
+
+    python bench/polling.py                 # the cycle benchmark
+    python bench/polling.py --minutes 10    # soak: the daemon against a churning site, memory
+
+A local server on 127.0.0.1 (its own process) serves N feeds of 20 entries each and answers
+every request after a fixed delay (default 20 ms, standing in for the network). The entries
+are older than `max_age`, so the first poll records them without fetching. Cycle 1 is the
+first poll of every feed; before cycle 2, 5% of the feeds gain a new entry linking to a real
+article page; the rest are unchanged and answer 304 to a conditional request. Cycle 2 is the
+daemon's steady state: the poll cycle, plus fetching, extracting and queueing the new articles.
+Both cycles run in this process through the same spider and pipelines as `crawler run`.
+The baseline, in the same run, is `feedparser.parse(url)` for each feed in turn (no conditional
+requests, no articles fetched). Figures: wall time, CPU seconds of this process and its
+extraction workers (the server excluded), and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ARTICLE = (
+    "<html lang='en'><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+    + "".join(
+        f"<p>Paragraph {n} of story {{title}} about cargo ships crossing the Caspian Sea, with "
+        "enough words in it to be an article paragraph that extraction keeps as body text.</p>"
+        for n in range(6)
+    )
+    + "</article></body></html>"
+)
+
+
+class FeedSite:
+    """N feeds whose content changes on demand; ETag per feed version; a fixed reply delay."""
+
+    def __init__(self, feeds: int, delay: float) -> None:
+        self.versions = [0] * feeds
+        self.delay = delay
+        self.now = datetime.now(UTC)
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802
+                time.sleep(site.delay)
+                status, body, headers = site.respond(self.path, self.headers.get("If-None-Match"))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 1024
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def feed_url(self, n: int) -> str:
+        return f"{self.base}/feed/{n}.xml"
+
+    def respond(self, path: str, etag: str | None) -> tuple[int, bytes, dict[str, str]]:
+        if path == "/robots.txt":
+            return 200, b"User-agent: *\nAllow: /\n", {"Content-Type": "text/plain"}
+        if path.startswith("/_change?"):
+            fraction, cycle = path.split("?")[1].split("&")
+            self.change(float(fraction), int(cycle))
+            return 200, b"ok", {"Content-Type": "text/plain"}
+        if path.startswith("/article/"):
+            return 200, ARTICLE.format(title=path).encode(), {"Content-Type": "text/html"}
+        n = int(path.split("/")[-1].split(".")[0])
+        version = self.versions[n]
+        tag = f'"{n}-{version}"'
+        if etag == tag:
+            return 304, b"", {"ETag": tag}
+        return 200, self.feed(n, version), {"Content-Type": "application/rss+xml", "ETag": tag}
+
+    def feed(self, n: int, version: int) -> bytes:
+        items = []
+        for k in range(version, version + 20):
+            # the first 20 entries are from last week; each later one is new
+            published = self.now - (timedelta(days=7, hours=20 - k) if k < 20 else timedelta(0))
+            link = f"{self.base}/article/{n}-{k}.html"
+            items.append(
+                f"<item><title>Entry {k}</title><link>{link}</link><guid>{n}-{k}</guid>"
+                f"<pubDate>{email.utils.format_datetime(published, usegmt=True)}</pubDate>"
+                f"<description>Summary of entry {k} of feed {n}.</description></item>"
+            )
+        return (
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {n}</title>'
+            f"<link>{self.base}/</link>{''.join(items)}</channel></rss>"
+        ).encode()
+
+    def change(self, fraction: float, cycle: int) -> None:
+        step = max(1, round(1 / fraction))
+        for n in range(cycle % step, len(self.versions), step):
+            self.versions[n] += 1
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+
+
+def crawler_cycles(base: str, feeds: int, cycles: int, fraction: float) -> list[tuple]:
+    """Poll cycles through crawler's spider and pipelines, in this process."""
+    from crawler.config import settings_from_dict
+    from crawler.crawl import crawl_once, run_in_reactor
+
+    folder = Path(tempfile.mkdtemp(prefix="crawler-bench-"))
+    config = settings_from_dict(
+        {
+            "output": {"dir": str(folder / "out")},
+            "fetch": {"allow_hosts": [base.split("//")[1]], "delay": "0s", "per_domain": 64,
+                      "concurrency": 64},
+            "feeds": [{"url": f"{base}/feed/{n}.xml"} for n in range(feeds)],
+        }
+    )
+
+    async def run() -> list[tuple]:
+        results = []
+        for cycle in range(cycles):
+            if cycle:
+                urllib.request.urlopen(f"{base}/_change?{fraction}&{cycle}").read()
+            start_wall, start_cpu = time.perf_counter(), cpu()
+            summary = await crawl_once(config)
+            results.append((time.perf_counter() - start_wall, cpu() - start_cpu, str(summary)))
+        return results
+
+    return run_in_reactor(run)
+
+
+def baseline(base: str, feeds: list[int]) -> tuple[float, float]:
+    import feedparser
+
+    start_wall, start_cpu = time.perf_counter(), cpu()
+    for n in feeds:
+        parsed = feedparser.parse(f"{base}/feed/{n}.xml")
+        assert parsed.entries, n
+    return time.perf_counter() - start_wall, cpu() - start_cpu
+
+
+def serve(feeds: int, delay: float) -> tuple[subprocess.Popen[str], str]:
+    """The feed server in its own process; returns it and its base URL."""
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--feeds", str(feeds), "--delay", str(delay)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert server.stdout is not None
+    return server, server.stdout.readline().strip()
+
+
+def cycle_benchmark(args: argparse.Namespace) -> None:
+    server, base = serve(args.feeds, args.delay)
+    print(f"{args.feeds} feeds x 20 entries, reply delay {args.delay * 1000:.0f} ms, "
+          f"{args.change:.0%} of feeds change per cycle")
+    sample = list(range(0, args.feeds, max(1, args.feeds // args.baseline_feeds)))
+    base_wall, base_cpu = baseline(base, sample)
+    results = crawler_cycles(base, args.feeds, 2, args.change)
+    server.terminate()
+    scale = args.feeds / len(sample)
+    base_wall, base_cpu = base_wall * scale, base_cpu * scale
+    print(f"\n{'':34} {'wall s':>8} {'CPU s':>8} {'vs baseline':>12}")
+    print(f"{'feedparser.parse loop (baseline)':34} {base_wall:8.1f} {base_cpu:8.1f} {'1.0x':>12}"
+          + (f"   (measured on {len(sample)} feeds, scaled)" if scale != 1 else ""))
+    for label, (wall, cpu_s, summary) in zip(("crawler cycle 1 (first poll)",
+                                              "crawler cycle 2 (steady state)"), results,
+                                             strict=True):
+        print(f"{label:34} {wall:8.1f} {cpu_s:8.1f} {base_wall / wall:11.1f}x")
+        print(f"{'':34} {summary}")
+
+
+def soak(args: argparse.Namespace) -> None:
+    """The daemon against a site whose feeds keep changing; resident memory at start and end."""
+    site = FeedSite(args.feeds, args.delay)
+    site.now = datetime.now(UTC) + timedelta(days=7)  # entries are new: the daemon fetches them
+    folder = Path(tempfile.mkdtemp(prefix="crawler-soak-"))
+    settings = folder / "crawler.toml"
+    lines = [
+        f'[output]\ndir = "{folder / "out"}"',
+        f'[fetch]\nallow_hosts = ["127.0.0.1:{site.server.server_address[1]}"]\n'
+        'delay = "0s"\nper_domain = 16\nconcurrency = 32\nmax_age = "30d"\nworkers = 1',
+        '[schedule]\nmin_every = "5s"\nmax_every = "20s"',
+    ]
+    lines += [f'[[feeds]]\nurl = "{site.feed_url(n)}"\nevery = "5s"' for n in range(args.feeds)]
+    settings.write_text("\n".join(lines) + "\n")
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "run"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    samples = []
+    end = time.monotonic() + args.minutes * 60
+    cycle = 0
+    while time.monotonic() < end:
+        time.sleep(5)
+        cycle += 1
+        site.change(args.change, cycle)
+        samples.append((time.monotonic(), rss_mib(daemon.pid)))
+        print(f"  {samples[-1][0] - samples[0][0]:6.0f}s  daemon RSS {samples[-1][1]:7.1f} MiB",
+              flush=True)
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(60)
+    status = json.loads(subprocess.run(
+        [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "status", "--json"],
+        capture_output=True, text=True, check=True).stdout)
+    warm = samples[min(len(samples) - 1, len(samples) // 5)][1]
+    print(f"\nsoak {args.minutes} min, {args.feeds} feeds: RSS after warm-up {warm:.1f} MiB, "
+          f"at end {samples[-1][1]:.1f} MiB ({samples[-1][1] / warm:.2f}x); "
+          f"items queued {status['items_queued']}")
+
+
+def rss_mib(pid: int) -> float:
+    total = 0
+    for p in [pid, *children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return total / 1024
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--feeds", type=int, default=2000)
+    parser.add_argument("--delay", type=float, default=0.02, help="server reply delay, seconds")
+    parser.add_argument("--change", type=float, default=0.05, help="fraction changed per cycle")
+    parser.add_argument("--baseline-feeds", type=int, default=2000,
+                        help="feeds the sequential baseline polls (scaled up to --feeds)")
+    parser.add_argument("--minutes", type=float, default=0, help="soak for this long instead")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        site = FeedSite(args.feeds, args.delay)
+        print(site.base, flush=True)
+        threading.Event().wait()
+    elif args.minutes:
+        soak(args)
+    else:
+        cycle_benchmark(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""`crawler run`: Scrapy, APScheduler and the state database in one process and one asyncio loop.
+
+The spider stays open for the life of the daemon. APScheduler (AsyncIOScheduler, UTC) holds one
+job per source; a job hands the source's requests to the Scrapy engine and returns. When the
+poll ends, the spider records it and decides the next poll (crawler/schedule.py) and sends
+`source_polled`; the daemon moves the job to that time. Polls therefore resume on schedule after
+a restart: the next poll time is data in the state database.
+
+SIGTERM / SIGINT stop scheduling, let in-flight work finish within `schedule.stop_timeout` and
+exit 0. SIGHUP re-reads the settings: added sources and topics start, removed ones stop; a bad
+file is logged in one line and the old settings stay in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from crawler.config import FeedSource, Settings, SiteSource, load_settings
+from crawler.crawl import scrapy_settings
+from crawler.errors import CrawlerError
+from crawler.signals import settings_reloaded, source_polled
+from crawler.state import State
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from crawler.sources import SourceRef
+    from crawler.spider import NewsSpider
+
+log = logging.getLogger("crawler.daemon")
+
+HEARTBEAT_EVERY = 15.0  # seconds between heartbeats in the state database
+WATCH_EVERY = 60.0  # seconds between checks for stuck polls
+MISFIRE_GRACE = 3600  # a job that could not run on time still runs within an hour
+
+
+def source_key(source: FeedSource | SiteSource) -> str:
+    """The job id of a source: its URL (a site's first start page)."""
+    return source.url if isinstance(source, FeedSource) else source.start[0]
+
+
+class Daemon:
+    def __init__(self, config: Settings) -> None:
+        self.config = config
+        self.sources = self._sources(config)
+        self.in_flight: dict[str, float] = {}  # source key -> monotonic start of its poll
+        self.stopping = asyncio.Event()
+        self.scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"misfire_grace_time": MISFIRE_GRACE, "coalesce": True, "max_instances": 1},
+        )
+        self.crawler: Crawler | None = None
+
+    @staticmethod
+    def _sources(config: Settings) -> dict[str, FeedSource | SiteSource]:
+        return {source_key(s): s for s in [*config.feeds, *config.sites]}
+
+    @property
+    def spider(self) -> NewsSpider:
+        assert self.crawler is not None
+        return self.crawler.spider  # type: ignore[return-value]
+
+    async def run(self) -> None:
+        from scrapy import signals
+        from scrapy.crawler import AsyncCrawlerRunner
+
+        from crawler.spider import NewsSpider
+
+        runner = AsyncCrawlerRunner(scrapy_settings(self.config, run_once=False))
+        self.crawler = crawler = runner.create_crawler(NewsSpider)
+        opened = asyncio.get_running_loop().create_future()
+        crawler.signals.connect(lambda: opened.done() or opened.set_result(None),
+                                signal=signals.spider_opened, weak=False)
+        crawler.signals.connect(self._polled, signal=source_polled)
+        crawling = asyncio.ensure_future(runner.crawl(crawler))
+        await asyncio.wait([opened, crawling], return_when=asyncio.FIRST_COMPLETED)
+        if crawling.done():
+            crawling.result()  # the crawl could not start: raise why
+            return
+        self._install_signal_handlers()
+        self._sync_jobs()
+        self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
+        self.scheduler.add_job(self._watch, IntervalTrigger(seconds=WATCH_EVERY), id="~watch")
+        self.scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_EVERY),
+                               id="~heartbeat", next_run_time=datetime.now(UTC))
+        self.scheduler.start()
+        log.info("running sources=%d topics=%d pid=%d", len(self.sources),
+                 len(self.config.topics), os.getpid())
+        await self.stopping.wait()
+        await self._shutdown(crawling)
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def _sync_jobs(self) -> None:
+        """One job per configured source; removed sources lose theirs."""
+        wanted = set(self.sources)
+        for job in self.scheduler.get_jobs():
+            if not job.id.startswith("~") and job.id not in wanted:
+                job.remove()
+                log.info("source removed source=%s", job.id)
+        for key, source in self.sources.items():
+            trigger = IntervalTrigger(seconds=source.every.total_seconds(), timezone=UTC)
+            job = self.scheduler.get_job(key)
+            if job is None:
+                self.scheduler.add_job(self._poll, trigger, args=[key], id=key,
+                                       next_run_time=self._first_poll(source))
+            else:
+                job.reschedule(trigger)
+                job.modify(next_run_time=self._first_poll(source))
+
+    def _first_poll(self, source: FeedSource | SiteSource) -> datetime:
+        """The stored next poll if there is one, else soon, spread so sources do not start together."""
+        row = self.spider.state.source(
+            "feed" if isinstance(source, FeedSource) else "site", source_key(source), source.name
+        )
+        now = time.time()
+        if row.next_poll_at is not None:
+            when = max(row.next_poll_at, now)
+        else:
+            when = now + random.uniform(0, min(source.every.total_seconds(), 60.0) * 0.25)
+        return datetime.fromtimestamp(when, UTC)
+
+    async def _poll(self, key: str) -> None:
+        source = self.sources.get(key)
+        if source is None or self.crawler is None or self.stopping.is_set():
+            return
+        if key in self.in_flight:
+            log.warning("poll still running source=%s started=%.0fs ago", key,
+                        time.monotonic() - self.in_flight[key])
+            return
+        self.in_flight[key] = time.monotonic()
+        if isinstance(source, FeedSource):
+            requests = [self.spider.feed_request(source)]
+        else:
+            requests = list(self.spider.site_requests(source))
+        for request in requests:
+            self.crawler.engine.crawl(request)  # type: ignore[union-attr]
+
+    def _polled(self, source: SourceRef, next_poll_at: float) -> None:
+        self.in_flight.pop(source.url, None)
+        job = self.scheduler.get_job(source.url)
+        if job is not None and not self.stopping.is_set():
+            job.modify(next_run_time=datetime.fromtimestamp(next_poll_at, UTC))
+
+    def _missed(self, event: JobExecutionEvent) -> None:
+        log.warning("schedule missed source=%s at=%s", event.job_id, event.scheduled_run_time)
+
+    async def _watch(self) -> None:
+        """Polls stuck far past the request timeout are logged and released."""
+        limit = self.config.fetch.timeout.total_seconds() * 3 + 60
+        now = time.monotonic()
+        for key, started in list(self.in_flight.items()):
+            if now - started > limit:
+                log.warning("poll stuck source=%s for=%.0fs; released", key, now - started)
+                del self.in_flight[key]
+
+    async def _heartbeat(self) -> None:
+        self.spider.state.set_meta("daemon", f"{os.getpid()} {time.time():.0f}")
+
+    # -- signals ---------------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def stop(self, why: str = "stop") -> None:
+        if not self.stopping.is_set():
+            log.info("stopping (%s): no new polls; finishing in-flight work", why)
+            self.stopping.set()
+
+    def reload(self) -> None:
+        path = self.config.path
+        try:
+            config = load_settings(path)
+        except CrawlerError as exc:
+            log.error("reload refused, old settings kept: %s", exc)
+            return
+        self.config = config
+        self.sources = self._sources(config)
+        assert self.crawler is not None
+        self.crawler.signals.send_catch_log(settings_reloaded, config=config)
+        self._sync_jobs()
+        log.info("settings reloaded sources=%d topics=%d", len(self.sources), len(config.topics))
+
+    async def _shutdown(self, crawling: asyncio.Future[Any]) -> None:
+        self.scheduler.shutdown(wait=False)
+        bound = self.config.schedule.stop_timeout.total_seconds()
+        assert self.crawler is not None
+        try:
+            await asyncio.wait_for(asyncio.shield(self.crawler.stop_async()), bound)
+            await asyncio.wait_for(crawling, bound)
+        except TimeoutError:
+            log.warning("stop timeout (%ss) reached: in-flight work abandoned", bound)
+        with State(self.config.output.state_path) as state:
+            state.set_meta("daemon", None)
+        log.info("stopped")
+
+
+async def run_daemon(config: Settings) -> None:
+    await Daemon(config).run()
+
+
+__all__ = ["Daemon", "run_daemon", "source_key"]

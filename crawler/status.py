@@ -1,0 +1,128 @@
+"""`crawler status`: per-source health, queue depth and whether the daemon is alive.
+
+Reads the state database and the queue folder only, so it works while the daemon runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from crawler.config import FeedSource, Settings
+from crawler.queue import Queue
+from crawler.state import State
+
+FAILING_AFTER = 3  # consecutive errors before a source is flagged
+OVERDUE_AFTER = 120.0  # seconds past its next poll before a source of a live daemon is flagged
+HEARTBEAT_STALE = 60.0  # seconds without a heartbeat before the daemon counts as gone
+
+
+def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
+    """Everything `crawler status` shows, as plain data (what `--json` prints)."""
+    now = time.time() if now is None else now
+    queue = Queue(config.output.queue_dir)
+    with State(config.output.state_path) as state:
+        daemon = _daemon(state.meta("daemon"), now)
+        rows = {row.url: row for row in state.sources()}
+        counts = state.counts()
+    sources = []
+    for source in [*config.feeds, *config.sites]:
+        kind = "feed" if isinstance(source, FeedSource) else "site"
+        url = source.url if isinstance(source, FeedSource) else source.start[0]
+        row = rows.get(url)
+        entry: dict[str, Any] = {"kind": kind, "url": url, "name": source.name}
+        if row is not None:
+            entry.update(
+                name=source.name or row.name,
+                last_poll_at=row.last_polled_at,
+                last_status=row.last_status,
+                last_new_at=row.last_new_at,
+                errors=row.error_count,
+                last_error=row.last_error,
+                next_poll_at=row.next_poll_at,
+            )
+        entry["health"] = _health(entry, daemon["running"], now)
+        sources.append(entry)
+    return {
+        "daemon": daemon,
+        "queue": {"new": queue.depth(), "cur": len(queue.files("cur")), "dir": str(queue.root)},
+        "items_queued": counts["items"],
+        "sources": sources,
+    }
+
+
+def _daemon(value: str | None, now: float) -> dict[str, Any]:
+    if not value:
+        return {"running": False}
+    pid_text, beat_text = value.split()
+    pid, beat = int(pid_text), float(beat_text)
+    alive = now - beat < HEARTBEAT_STALE and _process_exists(pid)
+    return {"running": alive, "pid": pid, "heartbeat_at": beat}
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _health(entry: dict[str, Any], daemon_running: bool, now: float) -> str:
+    if entry.get("last_poll_at") is None:
+        return "never polled"
+    if entry.get("errors", 0) >= FAILING_AFTER:
+        return "failing"
+    if entry.get("errors", 0) > 0:
+        return "error"
+    next_poll = entry.get("next_poll_at")
+    if daemon_running and next_poll is not None and now - next_poll > OVERDUE_AFTER:
+        return "overdue"
+    return "ok"
+
+
+def render(report: dict[str, Any], now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    daemon = report["daemon"]
+    if daemon["running"]:
+        head = f"daemon: running (pid {daemon['pid']}, heartbeat {_ago(daemon['heartbeat_at'], now)})"
+    else:
+        head = "daemon: not running"
+    queue = report["queue"]
+    lines = [
+        head,
+        f"queue: {queue['new']} waiting in new/, {queue['cur']} taken (cur/)  [{queue['dir']}]",
+        f"sources ({len(report['sources'])}):",
+    ]
+    for s in report["sources"]:
+        name = f" ({s['name']})" if s.get("name") else ""
+        lines.append(f"  [{s['health']}] {s['kind']} {s['url']}{name}")
+        if s.get("last_poll_at") is None:
+            continue
+        status = s.get("last_status") or "-"
+        lines.append(
+            f"      last poll {_ago(s['last_poll_at'], now)} (HTTP {status}), "
+            f"last new item {_ago(s.get('last_new_at'), now)}, "
+            f"next poll {_ago(s.get('next_poll_at'), now)}"
+        )
+        if s.get("errors"):
+            lines.append(f"      {s['errors']} consecutive error(s), last: {s['last_error']}")
+    return "\n".join(lines)
+
+
+def _ago(when: float | None, now: float) -> str:
+    if when is None:
+        return "never"
+    delta = now - when
+    words = _span(abs(delta))
+    return f"{words} ago" if delta >= 0 else f"in {words}"
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
