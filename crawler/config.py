@@ -15,9 +15,11 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -168,11 +170,75 @@ class SiteSource(_Section):
         return [value] if isinstance(value, str) else value
 
 
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
+
+
+def _email(value: Any) -> str:
+    if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+        raise ValueError(f"{value!r} is not an email address")
+    return value.strip()
+
+
+Email = Annotated[str, BeforeValidator(_email)]
+
+
+class AlertSettings(_Section):
+    """A topic's alert emails: each recipient gets their own message."""
+
+    to: list[Email] = Field(min_length=1)
+    mode: Literal["immediate", "digest"] = "immediate"
+    every: Duration | None = None  # digest interval
+    cron: str | None = None  # digest times, e.g. "0 7 * * mon-fri"
+    timezone: str = "UTC"  # of the cron times
+    max_items: int = Field(default=50, ge=1, le=1000)
+    subject_prefix: str = ""
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name such as 'Europe/Berlin'") from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                CronTrigger.from_crontab(value, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a cron expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _timing(self) -> AlertSettings:
+        if self.mode == "immediate" and (self.every or self.cron):
+            raise ValueError('every/cron: only a digest has a schedule (mode = "digest")')
+        if self.mode == "digest" and self.every and self.cron:
+            raise ValueError("every/cron: give a digest one of the two, not both")
+        return self
+
+    @property
+    def digest_every(self) -> timedelta | None:
+        """The digest interval (1 hour when a digest names neither every nor cron)."""
+        if self.mode != "digest" or self.cron:
+            return None
+        return self.every or timedelta(hours=1)
+
+
 class TopicSettings(_Section):
     name: str = Field(min_length=1)
     query: str
     stem: bool = False
     min_count: int = Field(default=1, ge=1)
+    alert: AlertSettings | None = None
 
     @field_validator("query")
     @classmethod
@@ -184,6 +250,18 @@ class TopicSettings(_Section):
         return query
 
 
+class MailSettings(_Section):
+    transport: Literal["file", "smtp"] = "file"  # file: one .eml per message in <output>/mail/
+    sender: Email = Field(default="crawler@localhost", alias="from")
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None  # the password comes from CRAWLER_SMTP_PASSWORD
+    timeout: Duration = timedelta(seconds=30)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 class Settings(_Section):
     output: OutputSettings = OutputSettings()
     fetch: FetchSettings = FetchSettings()
@@ -191,6 +269,7 @@ class Settings(_Section):
     feeds: list[FeedSource] = Field(default_factory=list)
     sites: list[SiteSource] = Field(default_factory=list)
     topics: list[TopicSettings] = Field(default_factory=list)
+    mail: MailSettings = MailSettings()
     path: str = Field(default="", exclude=True)  # the file these settings came from
 
     @model_validator(mode="after")

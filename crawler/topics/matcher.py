@@ -1,0 +1,148 @@
+"""The matcher: every topic compiled into one set of automata, applied to one article at a time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from crawler.errors import QueryError
+from crawler.topics.channel import AtomFacts, Channel, build_channel
+from crawler.topics.explain import Explanation, Reasons
+from crawler.topics.models import Document, Topic, TopicMatch
+from crawler.topics.plan import AtomTable, TopicPlan, Triggers, holds, plan_topic
+from crawler.topics.query import Term, parse_query
+from crawler.topics.scan import Scan
+from crawler.topics.snippet import cut, densest
+from crawler.topics.stemming import stem_language
+
+SNIPPET_FIELDS = ("text", "title")
+
+
+class Matcher:
+    """All topics, compiled once. Immutable: build a new one when the settings change.
+
+    The cost of :meth:`match` grows with the article, hardly with the number of topics: one
+    automaton pass per field finds every term of every topic, and only topics whose rarest
+    terms were found are evaluated.
+
+    >>> matcher = Matcher([Topic("arms", "(iran OR tehran) AND drones -football")])
+    >>> [m.name for m in matcher.match(Document(text="Tehran's drones were shown."))]
+    ['arms']
+    """
+
+    def __init__(self, topics: Iterable[Topic]) -> None:
+        self._table = AtomTable()
+        plans: list[TopicPlan] = []
+        self._index: dict[str, int] = {}
+        for topic in topics:
+            if topic.name in self._index:
+                raise ValueError(f"topic {topic.name!r} is defined twice")
+            try:
+                query = parse_query(topic.query)
+            except QueryError as exc:
+                message = f"topic {topic.name!r}: {exc.message}"
+                raise QueryError(exc.query, message, exc.position, exc.hint) from None
+            plan, _ = plan_topic(
+                topic.name, query, self._table, stem=topic.stem, min_count=topic.min_count
+            )
+            self._index[topic.name] = len(plans)
+            plans.append(plan)
+        self._plans = tuple(plans)
+        atoms = self._table.atoms()
+        self._facts = AtomFacts.of(atoms, len(self._table))
+        self._plain = build_channel({i: a for i, a in atoms.items() if not a.stemmed}, None)
+        self._has_stemmed = any(atom.stemmed for atom in atoms.values())
+        self._stem_channels: dict[str, Channel] = {}
+        self._lock = threading.Lock()
+        self._triggers = Triggers(self._plans)
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def match(self, doc: Document) -> list[TopicMatch]:
+        """The topics `doc` matches, in topic order."""
+        scan = self._scan(doc)
+        held = self._held(scan)
+        plans = self._plans
+        return [
+            self._topic_match(plans[index], scan, held)
+            for index in sorted(self._triggers.candidates(held))
+            if holds(plans[index].program, held)
+        ]
+
+    def explain(self, topic_name: str, doc: Document) -> Explanation:
+        """Whether topic `topic_name` matches `doc`, each term's count, and what failed.
+
+        Raises KeyError for an unknown topic.
+        """
+        plan = self._plans[self._index[topic_name]]
+        query = parse_query(plan.query)
+        with self._lock:  # the atoms exist already: planning again only looks them up
+            _, atom_of = plan_topic(
+                plan.name, query, self._table, stem=plan.stem, min_count=plan.min_count
+            )
+        scan = self._scan(doc)
+        held = self._held(scan)
+        reasons = Reasons(atom_of, held, scan.counts, plan.min_count, doc.lang)
+        terms = {
+            node.label: scan.counts.get(atom, 0)
+            for node, atom in atom_of.items()
+            if isinstance(node, Term)
+        }
+        return Explanation(
+            topic=plan.name,
+            query=plan.query,
+            matched=holds(plan.program, held),
+            terms=terms,
+            snippet=self._snippet(plan, scan, held),
+            failed=tuple(reasons.failed(query.root)),
+        )
+
+    def _scan(self, doc: Document) -> Scan:
+        scan = Scan(doc, self._facts)
+        scan.run(self._plain, None)
+        if self._has_stemmed:
+            lang = stem_language(doc.lang)
+            scan.run(self._stem_channel(lang), lang)
+        return scan
+
+    def _held(self, scan: Scan) -> set[int]:
+        held = scan.held()
+        code = scan.doc.lang.strip().lower().replace("_", "-").split("-")[0]
+        if code in self._table.langs:
+            held.add(self._table.langs[code])
+        return held
+
+    def _stem_channel(self, lang: str) -> Channel:
+        """The automaton of the stemmed atoms in `lang`, built on first use."""
+        channel = self._stem_channels.get(lang)
+        if channel is None:
+            with self._lock:
+                channel = self._stem_channels.get(lang)
+                if channel is None:
+                    atoms = self._table.atoms()
+                    stemmed = {i: atom for i, atom in atoms.items() if atom.stemmed}
+                    channel = build_channel(stemmed, lang)
+                    self._stem_channels[lang] = channel
+        return channel
+
+    def _topic_match(self, plan: TopicPlan, scan: Scan, held: set[int]) -> TopicMatch:
+        counts = scan.counts
+        terms = {label: counts[atom] for label, atom in plan.positive if atom in held}
+        return TopicMatch(plan.name, terms, self._snippet(plan, scan, held))
+
+    def _snippet(self, plan: TopicPlan, scan: Scan, held: set[int]) -> str:
+        atoms = tuple(atom for _, atom in plan.positive if atom in held)
+        snippet = scan.snippets.get(atoms)
+        if snippet is None:
+            snippet = scan.snippets[atoms] = _make_snippet(atoms, scan)
+        return snippet
+
+
+def _make_snippet(atoms: tuple[int, ...], scan: Scan) -> str:
+    doc = scan.doc
+    for name in SNIPPET_FIELDS:
+        hits = [span for atom in atoms for span in scan.hit_spans(atom, name)]
+        if hits:
+            return cut(getattr(doc, name), scan.original(name, densest(hits)))
+    return cut(doc.text or doc.title, (0, 0))
