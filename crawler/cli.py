@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     command("demo", _demo, "serve the bundled news site on 127.0.0.1 and run crawler against it")
     command("once", _once, "one pass over every source, then exit (for cron)")
     command("run", _run, "the daemon: poll every source on its schedule until stopped")
+    alerts = command("alerts", _alerts_help, "alert emails")
+    alert_commands = alerts.add_subparsers(title="alerts commands", metavar="ACTION")
+    alert_test = alert_commands.add_parser(
+        "test", help="send one sample alert for TOPIC through the configured transport"
+    )
+    alert_test.add_argument("topic")
+    alert_test.set_defaults(handler=_alerts_test)
     status = command("status", _status, "per-source health, queue depth, daemon")
     status.add_argument("--json", action="store_true", help="print the report as JSON")
     command("check", _check, "validate the settings and print what they say")
@@ -125,6 +132,29 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _alerts_help(args: argparse.Namespace) -> int:
+    print("usage: crawler alerts test TOPIC", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _alerts_test(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from crawler.alerts.outbox import Sender
+    from crawler.state import State
+
+    config = _settings(args)
+    names = [t.name for t in config.topics if t.alert is not None]
+    if args.topic not in names:
+        print(f"crawler: no topic {args.topic!r} with an alert; topics with alerts: "
+              f"{', '.join(names) or 'none'}", file=sys.stderr)
+        return EXIT_USAGE
+    with State(config.output.state_path) as state:
+        where = asyncio.run(Sender(config, state).send_test(args.topic))
+    print(f"test alert for {args.topic}: {where}")
+    return EXIT_OK
+
+
 def _check(args: argparse.Namespace) -> int:
     config = _settings(args)
     out = sys.stdout
@@ -153,6 +183,16 @@ def _check(args: argparse.Namespace) -> int:
         print("  none: every new article is queued", file=out)
     for topic in config.topics:
         print(f"  {topic.name}: {topic.query}", file=out)
+        if topic.alert is not None:
+            alert = topic.alert
+            when = ("immediately" if alert.mode == "immediate" else
+                    f"digest at cron {alert.cron!r} ({alert.timezone})" if alert.cron else
+                    f"digest every {alert.digest_every}")
+            print(f"    alert {', '.join(alert.to)}: {when}", file=out)
+    mail = config.mail
+    where = (f"files in {config.output.mail_dir}/" if mail.transport == "file" else
+             f"smtp {mail.host}:{mail.port} ({mail.security})")
+    print(f"mail: from {mail.sender} via {where}", file=out)
     return EXIT_OK
 
 

@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from crawler.alerts.outbox import Sender
 from crawler.config import Settings
+from crawler.state import State
 
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 T = TypeVar("T")
@@ -74,9 +76,10 @@ class PassSummary:
     duplicates: int
     queued: int
     errors: int
+    alerts_sent: int
 
     @classmethod
-    def from_stats(cls, stats: dict[str, Any]) -> PassSummary:
+    def from_stats(cls, stats: dict[str, Any], alerts_sent: int = 0) -> PassSummary:
         def get(key: str) -> int:
             return int(stats.get(f"crawler/{key}", 0))
 
@@ -89,13 +92,15 @@ class PassSummary:
             duplicates=get("rejected/duplicate") + get("rejected/duplicate-url"),
             queued=get("queued"),
             errors=get("source_errors") + get("page_errors") + get("queue_errors"),
+            alerts_sent=alerts_sent,
         )
 
     def __str__(self) -> str:
         return (
             f"sources polled {self.sources} ({self.sources_failed} failed), "
             f"entries seen {self.entries_seen}, pages fetched {self.pages_fetched}, "
-            f"duplicates {self.duplicates}, queued {self.queued}, errors {self.errors}"
+            f"duplicates {self.duplicates}, queued {self.queued}, errors {self.errors}, "
+            f"alert emails {self.alerts_sent}"
         )
 
 
@@ -119,8 +124,10 @@ async def crawl_once(config: Settings) -> PassSummary:
     finally:
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
+    with State(config.output.state_path) as state:
+        alerts_sent = await Sender(config, state).send_due()
     assert crawler.stats is not None
-    return PassSummary.from_stats(crawler.stats.get_stats())
+    return PassSummary.from_stats(crawler.stats.get_stats(), alerts_sent)
 
 
 def run_in_reactor(main: Callable[[], Awaitable[T]]) -> T:

@@ -26,6 +26,7 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from crawler.alerts.outbox import Sender
 from crawler.config import FeedSource, Settings, SiteSource, load_settings
 from crawler.crawl import scrapy_settings
 from crawler.errors import CrawlerError
@@ -42,6 +43,7 @@ log = logging.getLogger("crawler.daemon")
 
 HEARTBEAT_EVERY = 15.0  # seconds between heartbeats in the state database
 WATCH_EVERY = 60.0  # seconds between checks for stuck polls
+ALERTS_EVERY = 5.0  # seconds between looks at the alert outbox
 MISFIRE_GRACE = 3600  # a job that could not run on time still runs within an hour
 
 
@@ -94,6 +96,9 @@ class Daemon:
         self.scheduler.add_job(self._watch, IntervalTrigger(seconds=WATCH_EVERY), id="~watch")
         self.scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_EVERY),
                                id="~heartbeat", next_run_time=datetime.now(UTC))
+        self.sender = Sender(self.config, self.spider.state)
+        self.scheduler.add_job(self.sender.send_due, IntervalTrigger(seconds=ALERTS_EVERY),
+                               id="~alerts")
         self.scheduler.start()
         log.info("running sources=%d topics=%d pid=%d", len(self.sources),
                  len(self.config.topics), os.getpid())
@@ -192,6 +197,7 @@ class Daemon:
         self.sources = self._sources(config)
         assert self.crawler is not None
         self.crawler.signals.send_catch_log(settings_reloaded, config=config)
+        self.sender.reload(config)
         self._sync_jobs()
         log.info("settings reloaded sources=%d topics=%d", len(self.sources), len(config.topics))
 

@@ -4,7 +4,10 @@ CrawlerError
 ├── SettingsError      a settings file that cannot be used (names the file and the key)
 ├── QueryError         a topic query that cannot be parsed (names the position, gives a hint)
 ├── QueueError         the queue folder cannot be written or read
-└── StateError         the state database cannot be opened or is not ours
+├── StateError         the state database cannot be opened or is not ours
+└── DeliveryError      an alert email was not delivered
+    ├── TemporaryFailure   try again later (4xx, refused connection, timeout)
+    └── PermanentFailure   retrying will not help (5xx, bad credentials, no STARTTLS)
 """
 
 from __future__ import annotations
@@ -45,3 +48,19 @@ class QueueError(CrawlerError):
 
 class StateError(CrawlerError):
     pass
+
+
+class DeliveryError(CrawlerError):
+    """An alert email was not delivered; `code` is the SMTP reply code, if there was one."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class TemporaryFailure(DeliveryError):
+    """Delivery failed for now; the same message may be sent again later."""
+
+
+class PermanentFailure(DeliveryError):
+    """Delivery failed in a way that retrying will not fix (a reply code of 5xx, a setting)."""

@@ -20,13 +20,14 @@ from scrapy import signals
 from scrapy.exceptions import DropItem
 from ulid import ULID
 
+from crawler.alerts.outbox import alert_payload
 from crawler.dedup import content_hash, normalize_url
 from crawler.errors import QueueError
 from crawler.extract import extract, is_html
 from crawler.items import Page, Rejected
 from crawler.queue import SCHEMA_VERSION, Queue
 from crawler.signals import settings_reloaded
-from crawler.state import ItemRecord, State
+from crawler.state import Alert, ItemRecord, State
 from crawler.topics import Document, Matcher, Topic
 
 if TYPE_CHECKING:
@@ -151,12 +152,17 @@ class QueuePipeline:
     def __init__(self, crawler: Crawler, queue: Queue) -> None:
         self.crawler = crawler
         self.queue = queue
+        self.reloaded(_config(crawler))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         pipeline = cls(crawler, Queue(_config(crawler).output.queue_dir))
         crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(pipeline.reloaded, signal=settings_reloaded)
         return pipeline
+
+    def reloaded(self, config: Settings) -> None:
+        self.alerts = {t.name: t.alert for t in config.topics if t.alert is not None}
 
     def process_item(self, page: Page) -> Page:
         item = queue_item(page, str(ULID()))
@@ -195,7 +201,18 @@ class QueuePipeline:
             content_hash=page.content_hash,
             entry=entry,
             item=_item_record(item) if item is not None else None,
+            alerts=self._alerts(item) if item is not None else (),
         )
+
+    def _alerts(self, item: dict[str, Any]) -> list[Alert]:
+        """An outbox row per matched topic with alerts, per recipient."""
+        rows = []
+        for topic in item["topics"]:
+            alert = self.alerts.get(topic["name"])
+            if alert is not None:
+                payload = alert_payload(item, topic["name"])
+                rows += [Alert(topic["name"], to, alert.mode, payload) for to in alert.to]
+        return rows
 
     def _count(self, key: str) -> None:
         self.crawler.stats.inc_value(f"crawler/{key}")  # type: ignore[union-attr]

@@ -84,6 +84,24 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT
     ) WITHOUT ROWID;
     """,
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        topic TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL,
+        last_error TEXT,
+        sent_at REAL,
+        UNIQUE (topic, item_id, recipient)
+    );
+    CREATE INDEX outbox_pending ON outbox (status, topic, recipient, id);
+    """,
 )
 
 
@@ -104,6 +122,32 @@ class SourceRow:
     next_poll_at: float | None
     entry_gap: float | None  # average seconds between new entries (crawler/schedule.py)
     ttl: float | None  # seconds the source says it may be cached
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    topic: str
+    item_id: str
+    recipient: str
+    mode: str  # "immediate" or "digest"
+    payload: str  # JSON of the alert's item, as it was when queued
+    created_at: float
+    status: str  # "pending", "sent" or "failed"
+    attempts: int
+    next_attempt_at: float | None
+    last_error: str | None
+    sent_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An outbox row to write: one topic's alert about one item, for one recipient."""
+
+    topic: str
+    recipient: str
+    mode: str
+    payload: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +264,20 @@ class State:
                 "name = coalesce(name, ?), last_new_at = CASE WHEN ? > 0 THEN ? "
                 "ELSE last_new_at END, entry_gap = coalesce(?, entry_gap), "
                 "ttl = coalesce(?, ttl), next_poll_at = ? WHERE id = ?",
-                (now, now, status, etag, last_modified, name, new_entries, now, entry_gap, ttl,
-                 next_poll_at, source_id),
+                (
+                    now,
+                    now,
+                    status,
+                    etag,
+                    last_modified,
+                    name,
+                    new_entries,
+                    now,
+                    entry_gap,
+                    ttl,
+                    next_poll_at,
+                    source_id,
+                ),
             )
         else:
             self._db.execute(
@@ -288,6 +344,7 @@ class State:
         content_hash: str | None = None,
         entry: tuple[int, str] | None = None,
         item: ItemRecord | None = None,
+        alerts: Iterable[Alert] = (),
         now: float | None = None,
     ) -> None:
         """An article was decided (queued, off-topic, duplicate...): remember its URLs, the feed
@@ -319,6 +376,11 @@ class State:
                         now,
                     ),
                 )
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO outbox (topic, item_id, recipient, mode, payload, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(a.topic, item.id, a.recipient, a.mode, a.payload, now) for a in alerts],
+                )
 
     def record_also_reported(
         self, item_id: str, url: str, source_name: str | None, now: float | None = None
@@ -336,6 +398,56 @@ class State:
                 (item_id,),
             )
         )
+
+    # -- the alert outbox ------------------------------------------------------------------------
+
+    def pending_alerts(self, now: float) -> list[OutboxRow]:
+        """Rows waiting to be sent whose next attempt is due, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM outbox WHERE status = 'pending' AND "
+            "(next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id",
+            (now,),
+        )
+        return [OutboxRow(*row) for row in rows]
+
+    def oldest_pending_alert(self, topic: str) -> float | None:
+        row = self._db.execute(
+            "SELECT min(created_at) FROM outbox WHERE status = 'pending' AND topic = ?", (topic,)
+        ).fetchone()
+        return row[0]
+
+    def alerts_sent(self, ids: list[int], now: float) -> None:
+        with self.transaction(durable=True):
+            self._db.executemany(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
+                [(now, row_id) for row_id in ids],
+            )
+
+    def alerts_deferred(self, ids: list[int], error: str, retry_at: float) -> None:
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
+                "WHERE id = ?",
+                [(retry_at, error, row_id) for row_id in ids],
+            )
+
+    def alerts_failed(self, ids: list[int], error: str) -> None:
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? "
+                "WHERE id = ?",
+                [(error, row_id) for row_id in ids],
+            )
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT status, count(*) FROM outbox GROUP BY status")
+        return {"pending": 0, "sent": 0, "failed": 0, **dict(rows)}
+
+    def failed_alerts(self, limit: int = 20) -> list[OutboxRow]:
+        rows = self._db.execute(
+            "SELECT * FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [OutboxRow(*row) for row in rows]
 
     def counts(self) -> dict[str, Any]:
         """Totals for `crawler status`."""

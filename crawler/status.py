@@ -26,6 +26,11 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         daemon = _daemon(state.meta("daemon"), now)
         rows = {row.url: row for row in state.sources()}
         counts = state.counts()
+        outbox = state.outbox_counts()
+        failed = [
+            {"topic": r.topic, "recipient": r.recipient, "item_id": r.item_id, "error": r.last_error}
+            for r in state.failed_alerts()
+        ]
     sources = []
     for source in [*config.feeds, *config.sites]:
         kind = "feed" if isinstance(source, FeedSource) else "site"
@@ -48,6 +53,7 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         "daemon": daemon,
         "queue": {"new": queue.depth(), "cur": len(queue.files("cur")), "dir": str(queue.root)},
         "items_queued": counts["items"],
+        "outbox": {**outbox, "recent_failures": failed},
         "sources": sources,
     }
 
@@ -95,8 +101,12 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
     lines = [
         head,
         f"queue: {queue['new']} waiting in new/, {queue['cur']} taken (cur/)  [{queue['dir']}]",
+        _outbox_line(report["outbox"]),
         f"sources ({len(report['sources'])}):",
     ]
+    for failure in report["outbox"]["recent_failures"][:5]:
+        lines.insert(3, f"  failed alert {failure['topic']} to {failure['recipient']}: "
+                        f"{failure['error']}")
     for s in report["sources"]:
         name = f" ({s['name']})" if s.get("name") else ""
         lines.append(f"  [{s['health']}] {s['kind']} {s['url']}{name}")
@@ -111,6 +121,11 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         if s.get("errors"):
             lines.append(f"      {s['errors']} consecutive error(s), last: {s['last_error']}")
     return "\n".join(lines)
+
+
+def _outbox_line(outbox: dict[str, Any]) -> str:
+    return (f"alert outbox: {outbox['pending']} waiting, {outbox['sent']} sent, "
+            f"{outbox['failed']} failed")
 
 
 def _ago(when: float | None, now: float) -> str:

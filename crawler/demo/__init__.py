@@ -14,6 +14,8 @@ import textwrap
 from pathlib import Path
 from typing import TextIO
 
+from crawler.alerts.outbox import Sender
+from crawler.alerts.transports import FileTransport
 from crawler.config import Settings, settings_from_dict
 from crawler.crawl import PassSummary, crawl_once, run_in_reactor
 from crawler.demo.server import DemoSite
@@ -23,6 +25,7 @@ from crawler.state import State
 DEMO_TOPIC = {
     "name": "caspian-arms",
     "query": 'Caspian AND (drone* OR "artillery shells" OR ammunition OR munitions OR weapons)',
+    "alert": {"to": ["desk@example.org"], "mode": "digest", "every": "1h"},
 }
 
 
@@ -60,11 +63,16 @@ def run_demo(output: Path, out: TextIO) -> tuple[PassSummary, PassSummary]:
         print(f"Demo news site: {site.base_url}/  (3 outlets, 2 feeds, 1 section page)", file=out)
         print(f"Topic {DEMO_TOPIC['name']!r}: {DEMO_TOPIC['query']}\n", file=out)
 
-        async def two_passes() -> tuple[PassSummary, PassSummary]:
-            return await crawl_once(config), await crawl_once(config)
+        async def two_passes() -> tuple[PassSummary, PassSummary, Path | None]:
+            first, second = await crawl_once(config), await crawl_once(config)
+            with State(config.output.state_path) as state:
+                transport = FileTransport(config.output.mail_dir)
+                await Sender(config, state, transport).send_due(flush=True)  # the digest, now
+            return first, second, transport.last_path
 
-        first, second = run_in_reactor(two_passes)
+        first, second, digest = run_in_reactor(two_passes)
     _report(config, first, second, out)
+    print(f"Alert digest for desk@example.org: {digest}", file=out)
     return first, second
 
 

@@ -1,0 +1,286 @@
+"""The alert email: one multipart/alternative message (plain text first, then HTML) per send.
+
+Both parts carry the same content for every item: title, link, outlet, published time, snippet
+with the matched terms highlighted, and the outlets that also reported it. A digest is one
+message with every item inline. Article data never reaches a header unsanitized: header text is
+decoded, collapsed to one line and capped, so no title can add a header::
+
+    message = build_message(topic="caspian-arms", items=items, sender="crawler@example.org",
+                            recipients=["desk@example.org"], digest=True)
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+TITLE_LIMIT = 150
+TOPIC_LIMIT = 80
+SNIPPET_LIMIT = 1000
+_WHITESPACE = re.compile(r"\s+")
+_TERM_QUOTES = "\"'“”«»"
+_ENV = Environment(
+    loader=PackageLoader("crawler.alerts", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertItem:
+    """One article in an alert, as the outbox hands it over."""
+
+    item_id: str
+    title: str
+    url: str
+    source_name: str  # the outlet
+    published: datetime | None  # aware, UTC
+    snippet: str  # plain text
+    terms: Sequence[str]  # matched terms to highlight in the snippet
+    also_reported: Sequence[tuple[str, str]] = field(default=())  # (outlet, url) of near-duplicates
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """`text` with every control, format and separator character and every run of whitespace
+    collapsed to one space, stripped, and cut to `limit` characters with an ellipsis."""
+    spaced = "".join(
+        " " if unicodedata.category(char)[0] in "CZ" else char
+        for char in unicodedata.normalize("NFC", text)
+    )
+    result = _WHITESPACE.sub(" ", spaced).strip()
+    if limit is not None and len(result) > limit:
+        result = result[: limit - 1].rstrip() + "…"
+    return result
+
+
+def header_text(text: str, limit: int) -> str:
+    """Single-line header text from untrusted data.
+
+    RFC 2047 encoded words are decoded first (the email package would decode them on assignment,
+    newlines included), then everything is collapsed to one line; any `=?` left is broken up so
+    nothing in the value can be read as an encoded word again."""
+    for _ in range(4):
+        decoded = str(policy.default.header_factory("X-Decode", one_line(text)))
+        if decoded == text:
+            break
+        text = decoded
+    return one_line(text, limit).replace("=?", "= ?")
+
+
+def link(url: str) -> str | None:
+    """`url` if it is a plain http(s) URL with a host, else None (so it is never made a link)."""
+    url = url.strip()
+    if not url or any(unicodedata.category(char)[0] in "CZ" for char in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or '"' in url:
+        return None
+    return url
+
+
+def _fold(text: str) -> tuple[str, list[int]]:
+    """Case- and accent-folded `text`, and for each folded character the index it came from."""
+    folded: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        bare = "".join(
+            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+        )
+        for piece in bare.casefold():
+            folded.append(piece)
+            origin.append(index)
+    return "".join(folded), origin
+
+
+def _term_pattern(term: str) -> str | None:
+    words = _fold(term.strip(_TERM_QUOTES + " "))[0].split()
+    if not any(re.search(r"\w", word) for word in words):
+        return None
+    wild = [re.escape(word).replace(r"\*", r"\w*").replace(r"\?", r"\w") for word in words]
+    return r"(?<!\w)" + r"\s+".join(wild) + r"(?!\w)"
+
+
+def highlight(text: str, terms: Sequence[str]) -> list[tuple[str, bool]]:
+    """Split `text` into (piece, is_match) runs; terms match whole words, ignoring case and
+    accents; a phrase matches across any whitespace, `*` and `?` are wildcards within a word."""
+    text = unicodedata.normalize("NFC", text)
+    folded, origin = _fold(text)
+    spans: list[tuple[int, int]] = []
+    for pattern in filter(None, map(_term_pattern, terms)):
+        for match in re.finditer(pattern, folded):
+            if match.end() > match.start():
+                spans.append((origin[match.start()], origin[match.end() - 1] + 1))
+    runs: list[tuple[str, bool]] = []
+    position = 0
+    for start, end in sorted(spans):
+        if end <= position:
+            continue
+        start = max(start, position)
+        if start > position:
+            runs.append((text[position:start], False))
+        runs.append((text[start:end], True))
+        position = end
+    if position < len(text) or not runs:
+        runs.append((text[position:], False))
+    return runs
+
+
+def _when(published: datetime | None) -> str:
+    if published is None:
+        return ""
+    moment = published.replace(tzinfo=UTC) if published.tzinfo is None else published
+    return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
+
+
+def _view(item: AlertItem) -> dict[str, Any]:
+    """What the templates see of one item: cleaned text, safe links, highlighted snippet."""
+    snippet = one_line(item.snippet, SNIPPET_LIMIT)
+    return {
+        "title": one_line(item.title) or one_line(item.url) or "(untitled)",
+        "href": link(item.url),
+        "source": one_line(item.source_name),
+        "published": _when(item.published),
+        "snippet": snippet,
+        "runs": highlight(snippet, item.terms),
+        "also": [(one_line(name) or "link", link(url)) for name, url in item.also_reported],
+    }
+
+
+def _address(value: str) -> str:
+    if not value.strip() or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        raise ValueError(f"not a usable email address: {value!r}")
+    return value.strip()
+
+
+def _domain(sender: str) -> str:
+    found = re.search(r"@([A-Za-z0-9.-]+)>?\s*$", sender)
+    return found.group(1).strip(".").lower() if found else "localhost"
+
+
+def build_message(
+    *,
+    topic: str,
+    items: Sequence[AlertItem],
+    sender: str,
+    recipients: Sequence[str],
+    digest: bool,
+    subject_prefix: str = "",
+    now: datetime | None = None,
+    message_id_domain: str | None = None,
+) -> EmailMessage:
+    """One alert message for `items` of `topic`. The subject is "topic: title" for one item and
+    "topic: N new articles" for more; Message-ID and List-Id use `message_id_domain`, by default
+    the sender's domain. Raises ValueError for no items, no recipients or a bad address."""
+    if not items:
+        raise ValueError("an alert needs at least one item")
+    if not recipients:
+        raise ValueError("an alert needs at least one recipient")
+    topic_text = header_text(topic, TOPIC_LIMIT) or "topic"
+    views = [_view(item) for item in items]
+    if len(items) == 1:
+        summary = header_text(views[0]["title"], TITLE_LIMIT) or "1 new article"
+    else:
+        summary = f"{len(items)} new articles"
+    prefix = header_text(subject_prefix, TOPIC_LIMIT)
+    subject = f"{prefix} {topic_text}: {summary}" if prefix else f"{topic_text}: {summary}"
+    domain = re.sub(r"[^a-z0-9.-]", "", (message_id_domain or _domain(sender)).lower())
+    domain = domain.strip(".") or "localhost"
+    slug = re.sub(r"[^a-z0-9]+", "-", _fold(topic_text)[0]).strip("-")[:60] or "topic"
+
+    context = {"topic": topic_text, "subject": subject, "items": views, "digest": digest}
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = _address(sender)
+    message["To"] = ", ".join(_address(recipient) for recipient in recipients)
+    message["Subject"] = subject
+    moment = now or datetime.now(UTC)
+    message["Date"] = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    message["Message-ID"] = make_msgid(domain=domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message["X-Crawler-Topic"] = topic_text
+    message["List-Id"] = f"<{slug}.{domain}>"
+    text = _ENV.get_template("alert.txt").render(context)
+    html = _ENV.get_template("alert.html").render(context)
+    message.set_content(text, subtype="plain", cte="quoted-printable")
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
+    # Fixed now, so every serialization (file, SMTP, a test) gives the same bytes; "=_" cannot
+    # occur in quoted-printable text, so the boundary never collides with the content.
+    message.set_boundary(f"=_crawler_{secrets.token_hex(12)}")
+    return message
+
+
+def example_html() -> str:
+    """The HTML part of a sample digest of three invented items, as shown in docs/."""
+    when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    items = [
+        AlertItem(
+            item_id="01JEXAMPLE0000000000000001",
+            title="Freighters carried drones and artillery shells across the Caspian, data show",
+            url="https://caspian-courier.example/news/freighters-drones-artillery-shells",
+            source_name="Caspian Courier",
+            published=when.replace(hour=8, minute=12),
+            snippet="Three freighters that left Amirabad in October carried drones and artillery "
+            "shells to Makhachkala, according to shipping data and port records seen by the paper.",
+            terms=["drones", "artillery shells", "Amirabad"],
+            also_reported=[
+                ("Harbor Wire", "https://harbor-wire.example/world/2026/drone-debris-traced"),
+                ("Steppe Herald", "https://steppe-herald.example/caspian-shipments"),
+            ],
+        ),
+        AlertItem(
+            item_id="01JEXAMPLE0000000000000002",
+            title="Satellite images show new warehouses at Amirabad port",
+            url="https://caspian-courier.example/news/amirabad-port-satellite-images",
+            source_name="Caspian Courier",
+            published=when.replace(hour=9, minute=40),
+            snippet="Images taken on 20 November show four new warehouses next to the rail "
+            "spur at Amirabad, where analysts say drones are loaded for the crossing.",
+            terms=["drones", "Amirabad"],
+        ),
+        AlertItem(
+            item_id="01JEXAMPLE0000000000000003",
+            title="Western governments sanction Caspian shipping firms",
+            url="https://harbor-wire.example/world/2026/sanctions-caspian-shipping",
+            source_name="Harbor Wire",
+            published=None,
+            snippet="The sanctions name six companies accused of moving artillery shells and "
+            "drone parts between Iranian and Russian ports on the Caspian Sea.",
+            terms=["artillery shells", "drone*", "Caspian"],
+        ),
+    ]
+    message = build_message(
+        topic="caspian-arms",
+        items=items,
+        sender="crawler@localhost",
+        recipients=["desk@example.org"],
+        digest=True,
+        subject_prefix="[crawler]",
+        now=when,
+    )
+    part = message.get_body(("html",))
+    if part is None:
+        raise RuntimeError("the alert message has no HTML part")
+    return str(part.get_content())
+
+
+def write_example(path: str | Path) -> None:
+    """Write example_html() to `path` (docs/alert-example.html in the repository)."""
+    Path(path).write_text(example_html(), encoding="utf-8")

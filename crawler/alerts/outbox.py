@@ -1,0 +1,210 @@
+"""The outbox sender: turns due outbox rows into messages and marks them only once delivered.
+
+Rows are written by the queue pipeline in the same transaction that records their item (see
+`crawler.state.State.record_article`), one per (topic, item, recipient), so an item is never
+mailed twice to one recipient for one topic. `Sender.send_due` runs on the daemon's scheduler
+every few seconds and at the end of `crawler once`:
+
+- immediate alerts go out at the next tick, one message per topic and recipient per batch;
+- a digest goes out when its interval or cron time (APScheduler's CronTrigger, in the alert's
+  time zone) has come since the last one, with every waiting item inline;
+- a temporary failure (4xx, refused connection, timeout) is retried with exponential back-off;
+  a permanent one (5xx) marks the rows failed, logged and shown by `crawler status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+
+from crawler.alerts.message import AlertItem, build_message
+from crawler.alerts.transports import (
+    FileTransport,
+    PermanentFailure,
+    SmtpTransport,
+    TemporaryFailure,
+    Transport,
+)
+from crawler.config import AlertSettings, Settings, smtp_password
+from crawler.state import OutboxRow, State
+
+log = logging.getLogger("crawler.alerts")
+
+RETRY_FIRST = 60.0  # seconds before the first retry of a temporary failure
+RETRY_MAX = 3600.0  # the longest wait between retries
+
+
+def transport_for(config: Settings) -> Transport:
+    mail = config.mail
+    if mail.transport == "file":
+        return FileTransport(config.output.mail_dir)
+    return SmtpTransport(
+        host=mail.host,
+        port=mail.port,
+        security=mail.security,
+        username=mail.username,
+        password=smtp_password(),
+        timeout=mail.timeout.total_seconds(),
+    )
+
+
+def alert_payload(item: dict[str, Any], topic: str) -> str:
+    """What an outbox row keeps of a queued item for the message (JSON)."""
+    match = next((t for t in item["topics"] if t["name"] == topic), {"terms": [], "snippet": ""})
+    return json.dumps(
+        {
+            "item_id": item["id"],
+            "title": item["title"] or item["url"],
+            "url": item["url"],
+            "source_name": item["source"]["name"],
+            "published": item["published"],
+            "snippet": match["snippet"],
+            "terms": match["terms"],
+        },
+        ensure_ascii=False,
+    )
+
+
+def digest_due(alert: AlertSettings, last: float, now: float) -> bool:
+    """Has the digest's interval or cron time come since `last`?"""
+    if alert.cron:
+        trigger = CronTrigger.from_crontab(alert.cron, timezone=alert.timezone)
+        previous = datetime.fromtimestamp(last, UTC)
+        upcoming = trigger.get_next_fire_time(None, previous)
+        return upcoming is not None and upcoming.timestamp() <= now
+    every = alert.digest_every
+    return every is not None and now - last >= every.total_seconds()
+
+
+class Sender:
+    def __init__(self, config: Settings, state: State, transport: Transport | None = None) -> None:
+        self.config = config
+        self.state = state
+        self.transport = transport or transport_for(config)
+        self._lock = asyncio.Lock()
+
+    def reload(self, config: Settings) -> None:
+        self.config = config
+        self.transport = transport_for(config)
+
+    async def send_due(self, now: float | None = None, *, flush: bool = False) -> int:
+        """Send every message that is due (with `flush`, digests too, whatever their time);
+        returns how many were delivered."""
+        async with self._lock:  # one sender at a time, even if ticks overlap
+            now = time.time() if now is None else now
+            alerts = {t.name: t.alert for t in self.config.topics if t.alert is not None}
+            rows = sorted(
+                (r for r in self.state.pending_alerts(now) if r.topic in alerts),
+                key=lambda r: (r.topic, r.recipient, r.id),
+            )
+            delivered = 0
+            for topic, topic_rows in itertools.groupby(rows, key=lambda r: r.topic):
+                alert = alerts[topic]
+                batch = list(topic_rows)
+                if not (flush or self._ready(topic, alert, batch, now)):
+                    continue
+                for recipient, mine in itertools.groupby(batch, key=lambda r: r.recipient):
+                    waiting = list(mine)
+                    for start in range(0, len(waiting), alert.max_items):
+                        chunk = waiting[start : start + alert.max_items]
+                        if not await self._send(topic, alert, recipient, chunk, now):
+                            break
+                        delivered += 1
+                if alert.mode == "digest":
+                    self.state.set_meta(f"digest:{topic}", f"{now:.3f}")
+            return delivered
+
+    async def send_test(self, topic: str) -> str:
+        """One sample message for `topic` through the configured transport; says where it went.
+        Raises TemporaryFailure / PermanentFailure with the server's answer."""
+        alert = next(t.alert for t in self.config.topics if t.name == topic and t.alert)
+        sample = AlertItem(
+            item_id="sample",
+            title=f"Test alert for {topic}: crawler can reach you",
+            url="https://example.org/crawler-test",
+            source_name="crawler",
+            published=datetime.now(UTC),
+            snippet="This is a test message sent by `crawler alerts test`. Real alerts list the "
+            "matching articles here, with the matched terms highlighted.",
+            terms=["test"],
+        )
+        message = build_message(
+            topic=topic,
+            items=[sample],
+            sender=self.config.mail.sender,
+            recipients=alert.to,
+            digest=alert.mode == "digest",
+            subject_prefix=alert.subject_prefix,
+        )
+        await asyncio.to_thread(self.transport.send, message)
+        if isinstance(self.transport, FileTransport):
+            return f"written to {self.transport.last_path}"
+        mail = self.config.mail
+        return f"accepted by {mail.host}:{mail.port} for {', '.join(alert.to)}"
+
+    def _ready(self, topic: str, alert: AlertSettings, rows: list[OutboxRow], now: float) -> bool:
+        if alert.mode == "immediate" or any(row.attempts for row in rows):
+            return True  # immediate, or a digest that already came due and is being retried
+        last = self.state.meta(f"digest:{topic}")
+        since = float(last) if last else (self.state.oldest_pending_alert(topic) or now)
+        return digest_due(alert, since, now)
+
+    async def _send(
+        self,
+        topic: str,
+        alert: AlertSettings,
+        recipient: str,
+        rows: Sequence[OutboxRow],
+        now: float,
+    ) -> bool:
+        items = [self._item(row) for row in rows]
+        message = build_message(
+            topic=topic,
+            items=items,
+            sender=self.config.mail.sender,
+            recipients=[recipient],
+            digest=alert.mode == "digest",
+            subject_prefix=alert.subject_prefix,
+        )
+        ids = [row.id for row in rows]
+        try:
+            await asyncio.to_thread(self.transport.send, message)
+        except TemporaryFailure as exc:
+            attempts = max(row.attempts for row in rows) + 1
+            wait = min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
+            self.state.alerts_deferred(ids, str(exc), now + wait)
+            log.warning(
+                "alert deferred topic=%s to=%s retry_in=%.0fs error=%s", topic, recipient, wait, exc
+            )
+            return False
+        except PermanentFailure as exc:
+            self.state.alerts_failed(ids, str(exc))
+            log.error("alert failed topic=%s to=%s error=%s", topic, recipient, exc)
+            return False
+        self.state.alerts_sent(ids, time.time())
+        log.info("alert sent topic=%s to=%s items=%d", topic, recipient, len(rows))
+        return True
+
+    def _item(self, row: OutboxRow) -> AlertItem:
+        data = json.loads(row.payload)
+        published = data.get("published")
+        return AlertItem(
+            item_id=data["item_id"],
+            title=data["title"],
+            url=data["url"],
+            source_name=data["source_name"] or "",
+            published=datetime.fromisoformat(published) if published else None,
+            snippet=data["snippet"] or "",
+            terms=data["terms"],
+            also_reported=[
+                (outlet or url, url) for url, outlet in self.state.also_reported(data["item_id"])
+            ],
+        )

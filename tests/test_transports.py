@@ -1,0 +1,387 @@
+"""Alert transports: the .eml folder, and SMTP against a real aiosmtpd server on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import os
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from crawler.alerts import (
+    AlertItem,
+    FileTransport,
+    PermanentFailure,
+    SmtpTransport,
+    TemporaryFailure,
+    Transport,
+    build_message,
+)
+from crawler.alerts import transports as transports_module
+
+TIMEOUT = 2.0
+
+
+def _message(title: str = "Cargo ships cross the Caspian — Каспий") -> EmailMessage:
+    item = AlertItem(
+        item_id="01JITEM0000000000000000001",
+        title=title,
+        url="https://caspian-courier.example/news/1",
+        source_name="Caspian Courier",
+        published=dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC),
+        snippet="Freighters carrying drones left Amirabad.",
+        terms=["drones"],
+    )
+    return build_message(
+        topic="caspian-arms",
+        items=[item],
+        sender="crawler@alerts.example",
+        recipients=["desk@example.org"],
+        digest=False,
+    )
+
+
+@dataclass
+class Recorder:
+    """An aiosmtpd handler that records what it was sent and answers as told."""
+
+    rcpt_reply: str | None = None
+    data_reply: str = "250 2.0.0 OK"
+    drop_after_data: bool = False
+    commands: list[str] = field(default_factory=list)
+    mail_from: list[str] = field(default_factory=list)
+    received: list[bytes] = field(default_factory=list)
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.mail_from.append(address)
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+        if self.drop_after_data:
+            transport = server.transport
+            assert isinstance(transport, asyncio.Transport)
+            transport.abort()
+            return "250 OK"
+        if self.data_reply.startswith("250"):
+            self.received.append(envelope.original_content)
+        return self.data_reply
+
+
+class RecordingSMTP(SMTP):
+    """aiosmtpd's server, noting every AUTH, MAIL and DATA command in the handler."""
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        self.event_handler.commands.append("AUTH")
+        await super().smtp_AUTH(arg)
+
+    async def smtp_MAIL(self, arg: str) -> None:
+        self.event_handler.commands.append("MAIL")
+        await super().smtp_MAIL(arg)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self.event_handler.commands.append("DATA")
+        await super().smtp_DATA(arg)
+
+
+@contextmanager
+def smtp_server(
+    handler: Recorder, implicit_tls: ssl.SSLContext | None = None, **options: Any
+) -> Iterator[int]:
+    """A real aiosmtpd server on 127.0.0.1 and a free port, run by an event loop in a thread;
+    `options` go to aiosmtpd's SMTP, `implicit_tls` wraps the whole connection (as on 465)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def start() -> asyncio.Server:
+        return await loop.create_server(
+            lambda: RecordingSMTP(handler, hostname="localhost", **options),
+            "127.0.0.1",
+            0,
+            ssl=implicit_tls,
+        )
+
+    async def stop(server: asyncio.Server) -> None:
+        server.close()
+        await server.wait_closed()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    server = asyncio.run_coroutine_threadsafe(start(), loop).result(TIMEOUT)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        asyncio.run_coroutine_threadsafe(stop(server), loop).result(TIMEOUT)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(TIMEOUT)
+        loop.close()
+
+
+@dataclass(frozen=True)
+class Certificate:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    """A self-signed certificate for localhost and 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    paths = Certificate(folder / "cert.pem", folder / "key.pem")
+    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+def _transport(port: int, security: str = "none", **options: Any) -> SmtpTransport:
+    arguments: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": security,
+        "username": None,
+        "password": None,
+        "timeout": TIMEOUT,
+    }
+    arguments.update(options)
+    return SmtpTransport(**arguments)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+# --- FileTransport ---------------------------------------------------------------------------
+
+
+def test_file_transport_writes_one_eml_that_parses_back(tmp_path: Path) -> None:
+    transport: Transport = FileTransport(tmp_path / "mail")
+    message = _message()
+    transport.send(message)
+    transport.send(_message())
+    files = sorted((tmp_path / "mail").iterdir())
+    assert len(files) == 2 and all(path.suffix == ".eml" for path in files)
+    assert isinstance(transport, FileTransport) and transport.last_path in files
+    assert files[0].read_bytes() == message.as_bytes()
+    parsed = BytesParser(policy=policy.default).parsebytes(files[0].read_bytes())
+    assert parsed["Subject"] == "caspian-arms: Cargo ships cross the Caspian — Каспий"
+    assert parsed.get_content_type() == "multipart/alternative"
+
+
+def test_file_transport_renames_a_complete_file_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "mail"
+    message = _message()
+    seen: list[tuple[bytes, bool]] = []
+    real_replace = os.replace
+
+    def replace(source: str | Path, target: str | Path) -> None:
+        seen.append((Path(source).read_bytes(), Path(target).exists()))
+        assert not Path(source).name.endswith(".eml")
+        real_replace(source, target)
+
+    monkeypatch.setattr(transports_module.os, "replace", replace)
+    FileTransport(folder).send(message)
+    assert seen == [(message.as_bytes(), False)]
+
+
+def test_file_transport_failure_is_temporary_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "mail"
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(transports_module.os, "fsync", failing_fsync)
+    transport = FileTransport(folder)
+    with pytest.raises(TemporaryFailure, match="No space left"):
+        transport.send(_message())
+    assert list(folder.iterdir()) == []
+    assert transport.last_path is None
+
+
+# --- SmtpTransport ---------------------------------------------------------------------------
+
+
+def test_smtp_delivers_the_same_bytes() -> None:
+    handler = Recorder()
+    message = _message()
+    with smtp_server(handler) as port:
+        _transport(port).send(message)
+    assert handler.commands == ["MAIL", "DATA"]
+    assert handler.mail_from == ["crawler@alerts.example"]
+    assert len(handler.received) == 1
+    received = handler.received[0]
+    assert received.split(b"\r\n\r\n")[0] == message.as_bytes().split(b"\r\n\r\n")[0]
+    assert received.rstrip(b"\r\n") == message.as_bytes().rstrip(b"\r\n")
+
+
+@pytest.mark.parametrize(
+    ("handler", "failure", "code"),
+    [
+        (Recorder(data_reply="451 4.3.0 try later"), TemporaryFailure, 451),
+        (Recorder(data_reply="554 5.6.0 message rejected"), PermanentFailure, 554),
+        (Recorder(rcpt_reply="550 5.1.1 no such user"), PermanentFailure, 550),
+        (Recorder(rcpt_reply="452 4.2.2 mailbox full"), TemporaryFailure, 452),
+        (Recorder(drop_after_data=True), TemporaryFailure, None),
+    ],
+    ids=["data-451", "data-554", "rcpt-550", "rcpt-452", "drop-after-data"],
+)
+def test_smtp_replies_map_to_failures(
+    handler: Recorder, failure: type[Exception], code: int | None
+) -> None:
+    with smtp_server(handler) as port, pytest.raises(failure) as caught:
+        _transport(port).send(_message())
+    assert getattr(caught.value, "code", None) == code
+    assert handler.received == []
+
+
+def test_connection_refused_is_temporary() -> None:
+    with pytest.raises(TemporaryFailure, match="refused"):
+        _transport(_closed_port()).send(_message())
+
+
+def test_server_that_never_answers_times_out_as_temporary() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        transport = _transport(silent.getsockname()[1], timeout=0.2)
+        with pytest.raises(TemporaryFailure, match=r"[Tt]imed? ?out"):
+            transport.send(_message())
+
+
+def test_starttls_required_but_not_offered_is_permanent_and_sends_nothing() -> None:
+    handler = Recorder()
+    with smtp_server(handler) as port, pytest.raises(PermanentFailure, match="STARTTLS"):
+        _transport(port, "starttls", username="desk", password="secret").send(_message())
+    assert handler.commands == [] and handler.received == []
+
+
+def test_starttls_with_a_trusted_certificate_delivers(certificate: Certificate) -> None:
+    handler = Recorder()
+    tls: dict[str, Any] = {"tls_context": certificate.server_context(), "require_starttls": True}
+    with smtp_server(handler, **tls) as port:
+        transport = _transport(port, "starttls", ssl_context=certificate.client_context())
+        transport.send(_message())
+    assert len(handler.received) == 1
+
+
+def test_starttls_with_an_untrusted_certificate_fails_and_sends_nothing(
+    certificate: Certificate,
+) -> None:
+    handler = Recorder()
+    tls: dict[str, Any] = {"tls_context": certificate.server_context(), "require_starttls": True}
+    with smtp_server(handler, **tls) as port, pytest.raises(PermanentFailure, match="certificate"):
+        # the system trust store does not know the test certificate
+        _transport(port, "starttls", username="desk", password="secret").send(_message())
+    assert handler.commands == [] and handler.received == []
+
+
+def test_implicit_tls_delivers(certificate: Certificate) -> None:
+    handler = Recorder()
+    with smtp_server(handler, implicit_tls=certificate.server_context()) as port:
+        _transport(port, "tls", ssl_context=certificate.client_context()).send(_message())
+    assert len(handler.received) == 1
+
+
+def _authenticator(
+    server: SMTP, session: Any, envelope: Any, mechanism: str, data: Any
+) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and data.login == b"desk" and data.password == b"secret"
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.mark.parametrize(("password", "delivered"), [("secret", True), ("wrong", False)])
+def test_login_over_starttls(certificate: Certificate, password: str, delivered: bool) -> None:
+    handler = Recorder()
+    tls: dict[str, Any] = {
+        "tls_context": certificate.server_context(),
+        "require_starttls": True,
+        "authenticator": _authenticator,
+        "auth_required": True,
+    }
+    transport_options = {"ssl_context": certificate.client_context(), "username": "desk"}
+    with smtp_server(handler, **tls) as port:
+        transport = _transport(port, "starttls", password=password, **transport_options)
+        if delivered:
+            transport.send(_message())
+        else:
+            with pytest.raises(PermanentFailure) as caught:
+                transport.send(_message())
+            assert caught.value.code == 535
+    assert handler.commands[0] == "AUTH"
+    assert len(handler.received) == (1 if delivered else 0)
+
+
+def test_bad_security_setting_is_refused() -> None:
+    with pytest.raises(ValueError):
+        _transport(25, "ssl")
