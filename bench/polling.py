@@ -59,7 +59,7 @@ class FeedSite:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 time.sleep(site.delay)
                 status, body, headers = site.respond(self.path, self.headers.get("If-None-Match"))
                 self.send_response(status)
@@ -136,8 +136,12 @@ def crawler_cycles(base: str, feeds: int, cycles: int, fraction: float) -> list[
     config = settings_from_dict(
         {
             "output": {"dir": str(folder / "out")},
-            "fetch": {"allow_hosts": [base.split("//")[1]], "delay": "0s", "per_domain": 64,
-                      "concurrency": 64},
+            "fetch": {
+                "allow_hosts": [base.split("//")[1]],
+                "delay": "0s",
+                "per_domain": 64,
+                "concurrency": 64,
+            },
             "feeds": [{"url": f"{base}/feed/{n}.xml"} for n in range(feeds)],
         }
     )
@@ -169,7 +173,8 @@ def serve(feeds: int, delay: float) -> tuple[subprocess.Popen[str], str]:
     """The feed server in its own process; returns it and its base URL."""
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", "--feeds", str(feeds), "--delay", str(delay)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert server.stdout is not None
     return server, server.stdout.readline().strip()
@@ -177,8 +182,10 @@ def serve(feeds: int, delay: float) -> tuple[subprocess.Popen[str], str]:
 
 def cycle_benchmark(args: argparse.Namespace) -> None:
     server, base = serve(args.feeds, args.delay)
-    print(f"{args.feeds} feeds x 20 entries, reply delay {args.delay * 1000:.0f} ms, "
-          f"{args.change:.0%} of feeds change per cycle")
+    print(
+        f"{args.feeds} feeds x 20 entries, reply delay {args.delay * 1000:.0f} ms, "
+        f"{args.change:.0%} of feeds change per cycle"
+    )
     sample = list(range(0, args.feeds, max(1, args.feeds // args.baseline_feeds)))
     base_wall, base_cpu = baseline(base, sample)
     results = crawler_cycles(base, args.feeds, 2, args.change)
@@ -186,11 +193,13 @@ def cycle_benchmark(args: argparse.Namespace) -> None:
     scale = args.feeds / len(sample)
     base_wall, base_cpu = base_wall * scale, base_cpu * scale
     print(f"\n{'':34} {'wall s':>8} {'CPU s':>8} {'vs baseline':>12}")
-    print(f"{'feedparser.parse loop (baseline)':34} {base_wall:8.1f} {base_cpu:8.1f} {'1.0x':>12}"
-          + (f"   (measured on {len(sample)} feeds, scaled)" if scale != 1 else ""))
-    for label, (wall, cpu_s, summary) in zip(("crawler cycle 1 (first poll)",
-                                              "crawler cycle 2 (steady state)"), results,
-                                             strict=True):
+    print(
+        f"{'feedparser.parse loop (baseline)':34} {base_wall:8.1f} {base_cpu:8.1f} {'1.0x':>12}"
+        + (f"   (measured on {len(sample)} feeds, scaled)" if scale != 1 else "")
+    )
+    for label, (wall, cpu_s, summary) in zip(
+        ("crawler cycle 1 (first poll)", "crawler cycle 2 (steady state)"), results, strict=True
+    ):
         print(f"{label:34} {wall:8.1f} {cpu_s:8.1f} {base_wall / wall:11.1f}x")
         print(f"{'':34} {summary}")
 
@@ -211,7 +220,8 @@ def soak(args: argparse.Namespace) -> None:
     settings.write_text("\n".join(lines) + "\n")
     daemon = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "run"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     samples = []
     end = time.monotonic() + args.minutes * 60
@@ -221,17 +231,26 @@ def soak(args: argparse.Namespace) -> None:
         cycle += 1
         site.change(args.change, cycle)
         samples.append((time.monotonic(), rss_mib(daemon.pid)))
-        print(f"  {samples[-1][0] - samples[0][0]:6.0f}s  daemon RSS {samples[-1][1]:7.1f} MiB",
-              flush=True)
+        print(
+            f"  {samples[-1][0] - samples[0][0]:6.0f}s  daemon RSS {samples[-1][1]:7.1f} MiB",
+            flush=True,
+        )
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(60)
-    status = json.loads(subprocess.run(
-        [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "status", "--json"],
-        capture_output=True, text=True, check=True).stdout)
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "status", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     warm = samples[min(len(samples) - 1, len(samples) // 5)][1]
-    print(f"\nsoak {args.minutes} min, {args.feeds} feeds: RSS after warm-up {warm:.1f} MiB, "
-          f"at end {samples[-1][1]:.1f} MiB ({samples[-1][1] / warm:.2f}x); "
-          f"items queued {status['items_queued']}")
+    print(
+        f"\nsoak {args.minutes} min, {args.feeds} feeds: RSS after warm-up {warm:.1f} MiB, "
+        f"at end {samples[-1][1]:.1f} MiB ({samples[-1][1] / warm:.2f}x); "
+        f"items queued {status['items_queued']}"
+    )
 
 
 def rss_mib(pid: int) -> float:
@@ -264,8 +283,12 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=2000)
     parser.add_argument("--delay", type=float, default=0.02, help="server reply delay, seconds")
     parser.add_argument("--change", type=float, default=0.05, help="fraction changed per cycle")
-    parser.add_argument("--baseline-feeds", type=int, default=2000,
-                        help="feeds the sequential baseline polls (scaled up to --feeds)")
+    parser.add_argument(
+        "--baseline-feeds",
+        type=int,
+        default=2000,
+        help="feeds the sequential baseline polls (scaled up to --feeds)",
+    )
     parser.add_argument("--minutes", type=float, default=0, help="soak for this long instead")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

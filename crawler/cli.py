@@ -52,8 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         help="settings file (default: $CRAWLER_SETTINGS or settings/crawler.toml)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text",
-                        help="log lines as text (default) or one JSON object each")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text (default) or one JSON object each",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> Any:
@@ -146,8 +150,11 @@ def _alerts_test(args: argparse.Namespace) -> int:
     config = _settings(args)
     names = [t.name for t in config.topics if t.alert is not None]
     if args.topic not in names:
-        print(f"crawler: no topic {args.topic!r} with an alert; topics with alerts: "
-              f"{', '.join(names) or 'none'}", file=sys.stderr)
+        print(
+            f"crawler: no topic {args.topic!r} with an alert; topics with alerts: "
+            f"{', '.join(names) or 'none'}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     with State(config.output.state_path) as state:
         where = asyncio.run(Sender(config, state).send_test(args.topic))
@@ -185,13 +192,20 @@ def _check(args: argparse.Namespace) -> int:
         print(f"  {topic.name}: {topic.query}", file=out)
         if topic.alert is not None:
             alert = topic.alert
-            when = ("immediately" if alert.mode == "immediate" else
-                    f"digest at cron {alert.cron!r} ({alert.timezone})" if alert.cron else
-                    f"digest every {alert.digest_every}")
+            when = (
+                "immediately"
+                if alert.mode == "immediate"
+                else f"digest at cron {alert.cron!r} ({alert.timezone})"
+                if alert.cron
+                else f"digest every {alert.digest_every}"
+            )
             print(f"    alert {', '.join(alert.to)}: {when}", file=out)
     mail = config.mail
-    where = (f"files in {config.output.mail_dir}/" if mail.transport == "file" else
-             f"smtp {mail.host}:{mail.port} ({mail.security})")
+    where = (
+        f"files in {config.output.mail_dir}/"
+        if mail.transport == "file"
+        else f"smtp {mail.host}:{mail.port} ({mail.security})"
+    )
     print(f"mail: from {mail.sender} via {where}", file=out)
     return EXIT_OK
 

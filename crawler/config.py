@@ -272,6 +272,11 @@ class Settings(_Section):
     mail: MailSettings = MailSettings()
     path: str = Field(default="", exclude=True)  # the file these settings came from
 
+    @property
+    def sources(self) -> list[FeedSource | SiteSource]:
+        """Every feed and site, in the order of the file."""
+        return [*self.feeds, *self.sites]
+
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
         seen: set[str] = set()

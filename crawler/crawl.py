@@ -114,8 +114,11 @@ async def crawl_once(config: Settings) -> PassSummary:
     crawler = runner.create_crawler(NewsSpider)
     loop = asyncio.get_running_loop()
 
+    stopping: list[asyncio.Future[None]] = []
+
     def stop() -> None:  # Ctrl-C or SIGTERM: stop fetching, keep what was decided
-        asyncio.ensure_future(crawler.stop_async())
+        if not stopping:
+            stopping.append(asyncio.ensure_future(crawler.stop_async()))
 
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop)
@@ -136,7 +139,9 @@ def run_in_reactor(main: Callable[[], Awaitable[T]]) -> T:
     from scrapy.utils.reactor import install_reactor
 
     install_reactor(ASYNCIO_REACTOR)
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed
+
+    reactor: Any = installed
 
     outcome: dict[str, Any] = {}
 
@@ -146,10 +151,10 @@ def run_in_reactor(main: Callable[[], Awaitable[T]]) -> T:
         except BaseException as exc:  # handed back to the caller below
             outcome["error"] = exc
         finally:
-            reactor.stop()  # type: ignore[attr-defined]
+            reactor.stop()
 
-    reactor.callWhenRunning(lambda: asyncio.ensure_future(wrapper()))  # type: ignore[attr-defined]
-    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    reactor.callWhenRunning(lambda: asyncio.ensure_future(wrapper()))
+    reactor.run(installSignalHandlers=False)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]  # type: ignore[no-any-return]

@@ -60,13 +60,17 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,
-            job_defaults={"misfire_grace_time": MISFIRE_GRACE, "coalesce": True, "max_instances": 1},
+            job_defaults={
+                "misfire_grace_time": MISFIRE_GRACE,
+                "coalesce": True,
+                "max_instances": 1,
+            },
         )
         self.crawler: Crawler | None = None
 
     @staticmethod
     def _sources(config: Settings) -> dict[str, FeedSource | SiteSource]:
-        return {source_key(s): s for s in [*config.feeds, *config.sites]}
+        return {source_key(s): s for s in config.sources}
 
     @property
     def spider(self) -> NewsSpider:
@@ -81,9 +85,13 @@ class Daemon:
 
         runner = AsyncCrawlerRunner(scrapy_settings(self.config, run_once=False))
         self.crawler = crawler = runner.create_crawler(NewsSpider)
-        opened = asyncio.get_running_loop().create_future()
-        crawler.signals.connect(lambda: opened.done() or opened.set_result(None),
-                                signal=signals.spider_opened, weak=False)
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def spider_opened() -> None:
+            if not opened.done():
+                opened.set_result(None)
+
+        crawler.signals.connect(spider_opened, signal=signals.spider_opened, weak=False)
         crawler.signals.connect(self._polled, signal=source_polled)
         crawling = asyncio.ensure_future(runner.crawl(crawler))
         await asyncio.wait([opened, crawling], return_when=asyncio.FIRST_COMPLETED)
@@ -94,14 +102,23 @@ class Daemon:
         self._sync_jobs()
         self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
         self.scheduler.add_job(self._watch, IntervalTrigger(seconds=WATCH_EVERY), id="~watch")
-        self.scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_EVERY),
-                               id="~heartbeat", next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(
+            self._heartbeat,
+            IntervalTrigger(seconds=HEARTBEAT_EVERY),
+            id="~heartbeat",
+            next_run_time=datetime.now(UTC),
+        )
         self.sender = Sender(self.config, self.spider.state)
-        self.scheduler.add_job(self.sender.send_due, IntervalTrigger(seconds=ALERTS_EVERY),
-                               id="~alerts")
+        self.scheduler.add_job(
+            self.sender.send_due, IntervalTrigger(seconds=ALERTS_EVERY), id="~alerts"
+        )
         self.scheduler.start()
-        log.info("running sources=%d topics=%d pid=%d", len(self.sources),
-                 len(self.config.topics), os.getpid())
+        log.info(
+            "running sources=%d topics=%d pid=%d",
+            len(self.sources),
+            len(self.config.topics),
+            os.getpid(),
+        )
         await self.stopping.wait()
         await self._shutdown(crawling)
 
@@ -118,14 +135,15 @@ class Daemon:
             trigger = IntervalTrigger(seconds=source.every.total_seconds(), timezone=UTC)
             job = self.scheduler.get_job(key)
             if job is None:
-                self.scheduler.add_job(self._poll, trigger, args=[key], id=key,
-                                       next_run_time=self._first_poll(source))
+                self.scheduler.add_job(
+                    self._poll, trigger, args=[key], id=key, next_run_time=self._first_poll(source)
+                )
             else:
                 job.reschedule(trigger)
                 job.modify(next_run_time=self._first_poll(source))
 
     def _first_poll(self, source: FeedSource | SiteSource) -> datetime:
-        """The stored next poll if there is one, else soon, spread so sources do not start together."""
+        """The stored next poll if any, else soon, spread so sources do not all start at once."""
         row = self.spider.state.source(
             "feed" if isinstance(source, FeedSource) else "site", source_key(source), source.name
         )
@@ -141,8 +159,11 @@ class Daemon:
         if source is None or self.crawler is None or self.stopping.is_set():
             return
         if key in self.in_flight:
-            log.warning("poll still running source=%s started=%.0fs ago", key,
-                        time.monotonic() - self.in_flight[key])
+            log.warning(
+                "poll still running source=%s started=%.0fs ago",
+                key,
+                time.monotonic() - self.in_flight[key],
+            )
             return
         self.in_flight[key] = time.monotonic()
         if isinstance(source, FeedSource):

@@ -29,7 +29,7 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's API)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         return escape(super().formatMessage(record))
 
 

@@ -1,6 +1,6 @@
 """crawler's own Scrapy signals, sent through `crawler.signals` like Scrapy's.
 
-    crawler.signals.connect(handler, signal=source_polled)
+crawler.signals.connect(handler, signal=source_polled)
 """
 
 # A poll of a source ended (well or not). Arguments: source (SourceRef), next_poll_at (Unix time).

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, DownloadCancelledError, IgnoreRequest
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
@@ -51,6 +51,7 @@ class NewsSpider(scrapy.Spider):
     config: Settings
     state: State
     workers: Workers  # processes for feed parsing and extraction
+    run_once: bool  # a pass over every source (crawler once), or the daemon's open spider
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -78,7 +79,7 @@ class NewsSpider(scrapy.Spider):
         self._index_sources()
 
     def _index_sources(self) -> None:
-        self._every = {_source_url(s): s.every for s in [*self.config.feeds, *self.config.sites]}
+        self._every = {_source_url(s): s.every for s in self.config.sources}
 
     def _count(self, key: str, n: int = 1) -> None:
         self.crawler.stats.inc_value(f"crawler/{key}", n)  # type: ignore[union-attr]
@@ -206,7 +207,7 @@ class NewsSpider(scrapy.Spider):
         """Article requests for the allowed links of a site page, while depth remains."""
         site: SiteSource | None = response.meta.get("site")
         depth: int = response.meta.get("depth", 0)
-        if site is None or depth >= site.depth or not hasattr(response, "text"):
+        if site is None or depth >= site.depth or not isinstance(response, TextResponse):
             return
         hosts = {urlsplit(url).netloc for url in site.start}
         extractor = LinkExtractor(allow=site.allow, deny=site.deny)

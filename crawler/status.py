@@ -28,11 +28,16 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         counts = state.counts()
         outbox = state.outbox_counts()
         failed = [
-            {"topic": r.topic, "recipient": r.recipient, "item_id": r.item_id, "error": r.last_error}
+            {
+                "topic": r.topic,
+                "recipient": r.recipient,
+                "item_id": r.item_id,
+                "error": r.last_error,
+            }
             for r in state.failed_alerts()
         ]
     sources = []
-    for source in [*config.feeds, *config.sites]:
+    for source in config.sources:
         kind = "feed" if isinstance(source, FeedSource) else "site"
         url = source.url if isinstance(source, FeedSource) else source.start[0]
         row = rows.get(url)
@@ -94,7 +99,9 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
     now = time.time() if now is None else now
     daemon = report["daemon"]
     if daemon["running"]:
-        head = f"daemon: running (pid {daemon['pid']}, heartbeat {_ago(daemon['heartbeat_at'], now)})"
+        head = (
+            f"daemon: running (pid {daemon['pid']}, heartbeat {_ago(daemon['heartbeat_at'], now)})"
+        )
     else:
         head = "daemon: not running"
     queue = report["queue"]
@@ -105,8 +112,9 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         f"sources ({len(report['sources'])}):",
     ]
     for failure in report["outbox"]["recent_failures"][:5]:
-        lines.insert(3, f"  failed alert {failure['topic']} to {failure['recipient']}: "
-                        f"{failure['error']}")
+        lines.insert(
+            3, f"  failed alert {failure['topic']} to {failure['recipient']}: {failure['error']}"
+        )
     for s in report["sources"]:
         name = f" ({s['name']})" if s.get("name") else ""
         lines.append(f"  [{s['health']}] {s['kind']} {s['url']}{name}")
@@ -124,8 +132,10 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
 
 
 def _outbox_line(outbox: dict[str, Any]) -> str:
-    return (f"alert outbox: {outbox['pending']} waiting, {outbox['sent']} sent, "
-            f"{outbox['failed']} failed")
+    return (
+        f"alert outbox: {outbox['pending']} waiting, {outbox['sent']} sent, "
+        f"{outbox['failed']} failed"
+    )
 
 
 def _ago(when: float | None, now: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -122,7 +123,9 @@ def test_new_entries_land_on_schedule_and_a_restart_repeats_nothing(
 
     # a new entry lands within one interval plus a few seconds
     site.route("/a3.html", article_page("Insurers pull cover", WIRE))
-    entries.insert(0, {"title": "a3", "link": site.url("/a3.html"), "guid": "3", "published": ago(0)})
+    entries.insert(
+        0, {"title": "a3", "link": site.url("/a3.html"), "guid": "3", "published": ago(0)}
+    )
     site.route("/feed.xml", rss("Feed", entries), "application/rss+xml", headers={"ETag": '"v2"'})
     added = time.monotonic()
     wait_for(lambda: len(queued(tmp_path)) == 2, timeout=15, what="the new entry")
@@ -143,8 +146,9 @@ def test_new_entries_land_on_schedule_and_a_restart_repeats_nothing(
     assert len(queued(tmp_path)) == 2
     assert site.hits("/a1.html") == 0 and site.hits("/a3.html") == 0
 
-    report = json.loads(run_crawler("--settings", str(settings), "status", "--json",
-                                    cwd=tmp_path).stdout)
+    report = json.loads(
+        run_crawler("--settings", str(settings), "status", "--json", cwd=tmp_path).stdout
+    )
     (feed,) = report["sources"]
     assert feed["health"] == "ok" and feed["last_status"] == 304 and feed["errors"] == 0
     assert report["queue"]["new"] == 2 and report["daemon"]["running"] is False
@@ -158,12 +162,21 @@ def test_retry_after_hanging_servers_and_failing_sources(
         site.route("/limited.xml", "busy", status=429, headers={"Retry-After": "3"})
         site.route("/broken.xml", "oops", status=500)
         site.route("/s1.html", article_page("Freighter held at Aktau", SITE_STORY))
-        site.route("/good.xml", rss("Good", [{"title": "s1", "link": site.url("/s1.html"),
-                                              "guid": "s1", "published": ago(1)}]),
-                   "application/rss+xml")
+        site.route(
+            "/good.xml",
+            rss(
+                "Good",
+                [{"title": "s1", "link": site.url("/s1.html"), "guid": "s1", "published": ago(1)}],
+            ),
+            "application/rss+xml",
+        )
         settings = tmp_path / "crawler.toml"
-        feeds = [other.url("/slow.xml"), site.url("/limited.xml"), site.url("/broken.xml"),
-                 site.url("/good.xml")]
+        feeds = [
+            other.url("/slow.xml"),
+            site.url("/limited.xml"),
+            site.url("/broken.xml"),
+            site.url("/good.xml"),
+        ]
         settings.write_text(settings_text(tmp_path, [site.host, other.host], feeds, every="1s"))
         daemon = Daemon(settings, tmp_path)
         daemons.append(daemon)
@@ -173,12 +186,15 @@ def test_retry_after_hanging_servers_and_failing_sources(
         # Retry-After: 3 is honoured although the feed's interval is 1s
         wait_for(lambda: len(site.times("/limited.xml")) >= 3, timeout=20, what="limited polls")
         times = site.times("/limited.xml")
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert min(gaps) >= 2.9, gaps
         # a failing source stays scheduled, backing off, and shows in status
-        wait_for(lambda: site.hits("/broken.xml") >= 3, timeout=20, what="retries of a failing feed")
-        report = json.loads(run_crawler("--settings", str(settings), "status", "--json",
-                                        cwd=tmp_path).stdout)
+        wait_for(
+            lambda: site.hits("/broken.xml") >= 3, timeout=20, what="retries of a failing feed"
+        )
+        report = json.loads(
+            run_crawler("--settings", str(settings), "status", "--json", cwd=tmp_path).stdout
+        )
         by_url = {s["url"]: s for s in report["sources"]}
         broken = by_url[site.url("/broken.xml")]
         assert broken["health"] == "failing" and broken["last_error"] == "HTTP 500"
@@ -194,11 +210,21 @@ def test_sighup_reloads_settings_and_keeps_old_ones_when_broken(
     site: LocalSite, tmp_path: Path, daemons: list[Daemon]
 ) -> None:
     site.route("/a1.html", article_page("Ships cross the Caspian", CASPIAN))
-    site.route("/one.xml", rss("One", [{"title": "a1", "link": site.url("/a1.html"), "guid": "1",
-                                         "published": ago(1)}]), "application/rss+xml")
+    site.route(
+        "/one.xml",
+        rss(
+            "One", [{"title": "a1", "link": site.url("/a1.html"), "guid": "1", "published": ago(1)}]
+        ),
+        "application/rss+xml",
+    )
     site.route("/b1.html", article_page("Insurers pull cover", WIRE))
-    site.route("/two.xml", rss("Two", [{"title": "b1", "link": site.url("/b1.html"), "guid": "1",
-                                         "published": ago(1)}]), "application/rss+xml")
+    site.route(
+        "/two.xml",
+        rss(
+            "Two", [{"title": "b1", "link": site.url("/b1.html"), "guid": "1", "published": ago(1)}]
+        ),
+        "application/rss+xml",
+    )
     settings = tmp_path / "crawler.toml"
     settings.write_text(settings_text(tmp_path, [site.host], [site.url("/one.xml")]))
     daemon = Daemon(settings, tmp_path)

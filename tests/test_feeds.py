@@ -123,7 +123,10 @@ def test_entries_without_id_or_link_get_a_stable_key() -> None:
     ("channel", "seconds"),
     [
         ("<ttl>60</ttl>", 3600.0),
-        ("<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>", 1800.0),
+        (
+            "<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>",
+            1800.0,
+        ),
         ("<sy:updatePeriod>daily</sy:updatePeriod>", 86400.0),
         ("<ttl>soon</ttl>", None),
         ("", None),

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import ipaddress
 import os
 import socket
 import ssl
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -24,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from smtpserver import TIMEOUT, Recorder, closed_port, smtp_server
 
 from crawler.alerts import (
     AlertItem,
@@ -35,8 +32,6 @@ from crawler.alerts import (
     build_message,
 )
 from crawler.alerts import transports as transports_module
-
-TIMEOUT = 2.0
 
 
 def _message(title: str = "Cargo ships cross the Caspian — Каспий") -> EmailMessage:
@@ -56,95 +51,6 @@ def _message(title: str = "Cargo ships cross the Caspian — Каспий") -> E
         recipients=["desk@example.org"],
         digest=False,
     )
-
-
-@dataclass
-class Recorder:
-    """An aiosmtpd handler that records what it was sent and answers as told."""
-
-    rcpt_reply: str | None = None
-    data_reply: str = "250 2.0.0 OK"
-    drop_after_data: bool = False
-    commands: list[str] = field(default_factory=list)
-    mail_from: list[str] = field(default_factory=list)
-    received: list[bytes] = field(default_factory=list)
-
-    async def handle_MAIL(
-        self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        self.mail_from.append(address)
-        envelope.mail_from = address
-        return "250 OK"
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if self.rcpt_reply:
-            return self.rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
-        if self.drop_after_data:
-            transport = server.transport
-            assert isinstance(transport, asyncio.Transport)
-            transport.abort()
-            return "250 OK"
-        if self.data_reply.startswith("250"):
-            self.received.append(envelope.original_content)
-        return self.data_reply
-
-
-class RecordingSMTP(SMTP):
-    """aiosmtpd's server, noting every AUTH, MAIL and DATA command in the handler."""
-
-    async def smtp_AUTH(self, arg: str) -> None:
-        self.event_handler.commands.append("AUTH")
-        await super().smtp_AUTH(arg)
-
-    async def smtp_MAIL(self, arg: str) -> None:
-        self.event_handler.commands.append("MAIL")
-        await super().smtp_MAIL(arg)
-
-    async def smtp_DATA(self, arg: str) -> None:
-        self.event_handler.commands.append("DATA")
-        await super().smtp_DATA(arg)
-
-
-@contextmanager
-def smtp_server(
-    handler: Recorder, implicit_tls: ssl.SSLContext | None = None, **options: Any
-) -> Iterator[int]:
-    """A real aiosmtpd server on 127.0.0.1 and a free port, run by an event loop in a thread;
-    `options` go to aiosmtpd's SMTP, `implicit_tls` wraps the whole connection (as on 465)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def start() -> asyncio.Server:
-        return await loop.create_server(
-            lambda: RecordingSMTP(handler, hostname="localhost", **options),
-            "127.0.0.1",
-            0,
-            ssl=implicit_tls,
-        )
-
-    async def stop(server: asyncio.Server) -> None:
-        server.close()
-        await server.wait_closed()
-        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    server = asyncio.run_coroutine_threadsafe(start(), loop).result(TIMEOUT)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        asyncio.run_coroutine_threadsafe(stop(server), loop).result(TIMEOUT)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(TIMEOUT)
-        loop.close()
 
 
 @dataclass(frozen=True)
@@ -209,13 +115,6 @@ def _transport(port: int, security: str = "none", **options: Any) -> SmtpTranspo
     }
     arguments.update(options)
     return SmtpTransport(**arguments)
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 # --- FileTransport ---------------------------------------------------------------------------
@@ -307,7 +206,7 @@ def test_smtp_replies_map_to_failures(
 
 def test_connection_refused_is_temporary() -> None:
     with pytest.raises(TemporaryFailure, match="refused"):
-        _transport(_closed_port()).send(_message())
+        _transport(closed_port()).send(_message())
 
 
 def test_server_that_never_answers_times_out_as_temporary() -> None:

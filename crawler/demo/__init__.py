@@ -90,8 +90,10 @@ def _report(config: Settings, first: PassSummary, second: PassSummary, out: Text
             item = queued.read()
             for url, outlet in state.also_reported(item["id"]):
                 print(f"\nThe same story ran on {outlet} ({url}):", file=out)
-                print(f"  queued once, as {item['id']}, with {outlet} recorded as also reporting it.",
-                      file=out)
+                print(
+                    f"  queued once, as {item['id']}, with {outlet} recorded as also reporting it.",
+                    file=out,
+                )
     if files:
         item = files[0].read()
         print(f"\nClean text of {item['id']} ({item['url']}):\n", file=out)

@@ -47,8 +47,7 @@ class DemoSite:
 
     def __init__(self, now: datetime | None = None) -> None:
         self.server = _Server(("127.0.0.1", 0), _Handler)
-        host, port = self.server.server_address[:2]
-        self.host = f"{host}:{port}"
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
         self.base_url = f"http://{self.host}"
         self.server.base_url = self.base_url
         self.server.now = now or datetime.now(UTC)

@@ -143,7 +143,13 @@ def _parse_json_feed(body: bytes, url: str) -> Feed:
     return Feed(title=_clean(data.get("title")), link=data.get("home_page_url"), entries=entries)
 
 
-_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 604800, "monthly": 2592000, "yearly": 31536000}
+_PERIODS = {
+    "hourly": 3600,
+    "daily": 86400,
+    "weekly": 604800,
+    "monthly": 2592000,
+    "yearly": 31536000,
+}
 
 
 def _ttl(channel: Any) -> float | None:

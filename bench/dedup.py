@@ -1,0 +1,389 @@
+"""Near-duplicate benchmark: precision and recall of `crawler.neardup` on a labelled set.
+
+The set is built from the 181 article bodies of the extraction benchmark
+(<repo>/../shared/data/article-extraction-benchmark/ground-truth.json), seeded, so every run
+builds the same one:
+
+- positives: each body as another outlet or a later edit would carry it (a byline line, share
+  and "Related:" lines, a new headline, a dropped or an added paragraph, a "Reporting by" line,
+  a correction, the first 70-80 %, all wrappers at once); the right answer is the original.
+- negatives: every original against the originals before it; and, for disjoint pairs of bodies
+  that share the most rare words (the nearest thing to "the same subject" in the set): the pair
+  as is, the pair with the same long disclaimer appended, the pair in the same wrappers
+  (byline, disclaimer, share lines), and the second body with a background paragraph of the
+  first appended. The right answer is "no duplicate".
+
+Prints a precision/recall table over shingle sizes and thresholds, details at the chosen
+setting, throughput (signature + find + add) and the index memory per 100,000 signatures.
+
+    .venv/bin/python bench/dedup.py [--memory-signatures N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import sys
+import time
+import tracemalloc
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from crawler.dedup import normalize_text  # noqa: E402
+from crawler.neardup import (  # noqa: E402
+    DEFAULT_THRESHOLD,
+    NUM_PERM,
+    SHINGLE_SIZE,
+    NearDuplicateIndex,
+    Signature,
+    shingles,
+    signature,
+)
+
+DATA = ROOT.parent / "shared" / "data" / "article-extraction-benchmark" / "ground-truth.json"
+SEED = 20240611
+SHINGLE_SIZES = (3, 4, 5)
+WORD = re.compile(r"\w+")
+REPLACEMENTS = ("twelve", "Thursday", "former", "eastern", "42", "ministry")
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+NAMES = ("Maren Holt", "Tobias Achterberg", "Ines Valcourt", "Kwame Osei", "Lucia Ferrand")
+AGENCIES = ("Northwire", "Meridian Press", "Lakeside News Service", "Harbor Wire")
+CITIES = ("Lisbon", "Nairobi", "Winnipeg", "Tallinn", "Osaka")
+DISCLAIMERS = (
+    "This article is provided for general information only and does not constitute financial, "
+    "legal or medical advice. Readers should consult a qualified professional before acting on "
+    "any of the information above. The publisher accepts no liability for losses arising from "
+    "the use of this material, and the views of contributors are their own and do not "
+    "necessarily reflect those of the editorial board or its owners.",
+    "Sign up for our free morning briefing to get the stories that matter delivered straight to "
+    "your inbox every weekday. Our editors pick the most important news, analysis and opinion "
+    "from around the world so you do not have to. You can unsubscribe at any time using the link "
+    "at the bottom of every email, and we will never share your address with anyone else.",
+    "We are committed to accuracy and fairness in everything we publish. If you believe we have "
+    "made an error, please contact the standards desk through the form on our website and "
+    "include a link to the article in question. Corrections are reviewed by a senior editor and "
+    "published on this page together with a note explaining what was changed and when it was.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    title: str
+    text: str
+
+
+@dataclass(slots=True)
+class Labelled:
+    """Documents and queries of the benchmark, with the right answer of each query."""
+
+    originals: list[tuple[str, Doc]]
+    positives: list[tuple[str, str, Doc]]  # (kind, key of the original, variant)
+    negative_pairs: list[tuple[str, Doc, Doc]]  # (kind, indexed, query)
+
+
+def paragraphs(text: str) -> list[str]:
+    return [p for p in text.split("\n") if p.strip()]
+
+
+def headline(text: str, rng: random.Random) -> str:
+    words = text.split()
+    start = rng.randrange(max(1, min(len(words) - 8, 40)))
+    return " ".join(words[start : start + 8]).capitalize()
+
+
+def byline(rng: random.Random) -> str:
+    return f"By {rng.choice(NAMES)}, {rng.choice(AGENCIES)}"
+
+
+def reporting_by(rng: random.Random) -> str:
+    a, b = rng.sample(NAMES, 2)
+    return f"Reporting by {a} in {rng.choice(CITIES)}; Editing by {b}"
+
+
+def share_lines(rng: random.Random, other: str) -> str:
+    return f"Share this article\nRelated: {headline(other, rng)}"
+
+
+def correction(text: str, rng: random.Random) -> str:
+    """Three words changed and a correction note, as a newsroom re-publishes its own story."""
+    spans = [m.span() for m in WORD.finditer(text)]
+    for start, end in sorted(rng.sample(spans, min(3, len(spans))), reverse=True):
+        text = text[:start] + rng.choice(REPLACEMENTS) + text[end:]
+    return text + "\nCorrection: an earlier version of this story misstated a figure and a date."
+
+
+def truncated(text: str, rng: random.Random) -> str:
+    """The first 70-80 % of the text, cut after a word where the text has spaces."""
+    head = text[: int(len(text) * rng.uniform(0.7, 0.8))]
+    return head.rsplit(" ", 1)[0] if " " in head[-40:] else head
+
+
+def positive_variants(
+    text: str, bodies: list[str], rng: random.Random
+) -> Iterator[tuple[str, Doc]]:
+    title = headline(text, rng)
+    other = rng.choice(bodies)
+    yield "byline", Doc(title, f"{byline(rng)}\n{text}")
+    yield "share+related", Doc(title, f"{text}\n{share_lines(rng, other)}")
+    new_title = headline(other, rng)
+    yield "new headline", Doc(new_title, f"{new_title}\n{text}")
+    paras = paragraphs(text)
+    total = len(text.split())
+    droppable = [i for i, p in enumerate(paras) if i > 0 and len(p.split()) <= 0.3 * total]
+    if droppable:
+        drop = rng.choice(droppable)
+        yield "drop paragraph", Doc(title, "\n".join(p for i, p in enumerate(paras) if i != drop))
+    extra = [p for p in paragraphs(other) if 25 <= len(p.split()) <= 80 and p not in paras]
+    if extra:
+        at = rng.randrange(1, len(paras) + 1)
+        added = [*paras[:at], rng.choice(extra), *paras[at:]]
+        yield "add paragraph", Doc(title, "\n".join(added))
+    yield "reporting by", Doc(title, f"{text}\n{reporting_by(rng)}")
+    yield "correction", Doc(title, correction(text, rng))
+    yield "first 70-80%", Doc(title, truncated(text, rng))
+    wrapped = f"{byline(rng)}\n{text}\n{reporting_by(rng)}\n{share_lines(rng, other)}"
+    yield "all wrappers", Doc(new_title, wrapped)
+
+
+def same_subject_pairs(bodies: list[str]) -> list[tuple[int, int]]:
+    """Disjoint pairs of bodies, most shared rare words (IDF-weighted) first."""
+    words = [set(normalize_text(b).split()) for b in bodies]
+    df = Counter(w for ws in words for w in ws)
+    idf = {w: math.log(len(bodies) / n) for w, n in df.items() if 2 <= n <= 5}
+    rare = [{w for w in ws if w in idf} for ws in words]
+    scored = []
+    for i, j in combinations(range(len(bodies)), 2):
+        shared = rare[i] & rare[j]
+        if shared:
+            scored.append((sum(idf[w] for w in shared), i, j))
+    used: set[int] = set()
+    pairs = []
+    for _score, i, j in sorted(scored, reverse=True):
+        if i not in used and j not in used:
+            used |= {i, j}
+            pairs.append((i, j))
+    return pairs
+
+
+def build(bodies: list[str]) -> Labelled:
+    rng = random.Random(SEED)
+    originals = [(f"orig-{i:03d}", Doc(headline(b, rng), b)) for i, b in enumerate(bodies)]
+    positives = [
+        (kind, key, doc)
+        for key, original in originals
+        for kind, doc in positive_variants(original.text, bodies, rng)
+    ]
+    negatives: list[tuple[str, Doc, Doc]] = []
+    for i, j in same_subject_pairs(bodies):
+        a, b = originals[i][1], originals[j][1]
+        negatives.append(("same subject", a, b))
+        disclaimer = rng.choice(DISCLAIMERS)
+        negatives.append(
+            (
+                "shared disclaimer",
+                Doc(a.title, f"{a.text}\n{disclaimer}"),
+                Doc(b.title, f"{b.text}\n{disclaimer}"),
+            )
+        )
+        top, bottom = byline(rng), f"{rng.choice(DISCLAIMERS)}\n{share_lines(rng, a.text)}"
+        negatives.append(
+            (
+                "shared wrappers",
+                Doc(a.title, f"{top}\n{a.text}\n{bottom}"),
+                Doc(b.title, f"{top}\n{b.text}\n{bottom}"),
+            )
+        )
+        background = [p for p in paragraphs(a.text) if 20 <= len(p.split()) <= 80]
+        if background:
+            reused = f"{b.text}\n{rng.choice(background)}"
+            negatives.append(("reused paragraph", a, Doc(b.title, reused)))
+    return Labelled(originals, positives, negatives)
+
+
+@dataclass(slots=True)
+class Result:
+    tp: int = 0
+    fp: int = 0
+    positives: int = 0
+    negatives: int = 0
+    missed: Counter[str] = field(default_factory=Counter)
+    false: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / self.positives if self.positives else 1.0
+
+
+def evaluate(data: Labelled, sigs: dict[int, Signature], threshold: float) -> Result:
+    """Run the duplicate decision for every query; sigs maps id(Doc) to its signature."""
+    result = Result()
+    index = NearDuplicateIndex(threshold)
+    for key, doc in data.originals:
+        result.negatives += 1
+        if index.find(sigs[id(doc)]) is not None:
+            result.fp += 1
+            result.false["other original"] += 1
+        index.add(key, sigs[id(doc)])
+    for kind, key, doc in data.positives:
+        result.positives += 1
+        found = index.find(sigs[id(doc)])
+        if found == key:
+            result.tp += 1
+        else:
+            result.missed[kind] += 1
+            if found is not None:
+                result.fp += 1
+                result.false[f"{kind} (wrong original)"] += 1
+    pairs = NearDuplicateIndex(threshold)
+    for n, (_kind, indexed, _query) in enumerate(data.negative_pairs):
+        pairs.add(f"neg-{n:04d}", sigs[id(indexed)])
+    for kind, _indexed, query in data.negative_pairs:
+        result.negatives += 1
+        if pairs.find(sigs[id(query)]) is not None:
+            result.fp += 1
+            result.false[kind] += 1
+    return result
+
+
+def all_docs(data: Labelled) -> list[Doc]:
+    docs = [doc for _key, doc in data.originals] + [doc for _k, _key, doc in data.positives]
+    return docs + [d for _k, a, b in data.negative_pairs for d in (a, b)]
+
+
+def exact_jaccard(data: Labelled, size: int) -> dict[str, list[float]]:
+    """True Jaccard similarity of shingle sets for every labelled pair, by kind."""
+    originals = dict(data.originals)
+    sets: dict[int, set[str]] = {}
+
+    def of(doc: Doc) -> set[str]:
+        if id(doc) not in sets:
+            sets[id(doc)] = shingles(normalize_text(doc.text).split(), size)
+        return sets[id(doc)]
+
+    def jaccard(a: Doc, b: Doc) -> float:
+        return len(of(a) & of(b)) / len(of(a) | of(b))
+
+    out: dict[str, list[float]] = defaultdict(list)
+    for kind, key, doc in data.positives:
+        out[f"+ {kind}"].append(jaccard(originals[key], doc))
+    for kind, a, b in data.negative_pairs:
+        out[f"- {kind}"].append(jaccard(a, b))
+    return out
+
+
+def throughput(data: Labelled) -> tuple[float, float]:
+    """Articles per second: signature alone, and signature + find + add (every article is
+    added, as if none were a duplicate)."""
+    docs = [doc for _key, doc in data.originals] + [doc for _k, _key, doc in data.positives]
+    start = time.perf_counter()
+    sigs = [signature(d.title, d.text) for d in docs]
+    sig_rate = len(docs) / (time.perf_counter() - start)
+    index = NearDuplicateIndex()
+    start = time.perf_counter()
+    for n, doc in enumerate(docs):
+        sig = signature(doc.title, doc.text)
+        index.find(sig)
+        index.add(f"doc-{n:05d}", sig)
+    del sigs
+    return sig_rate, len(docs) / (time.perf_counter() - start)
+
+
+def memory_per_100k(count: int) -> float:
+    """Traced bytes of an index holding `count` random signatures, scaled to 100,000 (MiB).
+
+    Random signatures put every band of every signature in a bucket of its own, the worst case
+    (and the usual one: few bodies are near-duplicates)."""
+    rng = np.random.default_rng(SEED)
+    values = rng.integers(0, 2**32, size=(count, NUM_PERM), dtype=np.uint32)
+    tracemalloc.start()
+    index = NearDuplicateIndex()
+    for n in range(count):
+        # 26-character keys, as long as the item ids (ULIDs) the state database uses
+        index.add(f"01J{n:023d}", Signature(hashvalues=values[n].tobytes()))
+    used, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return used / count * 100_000 / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--memory-signatures", type=int, default=100_000)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    truth = json.loads(DATA.read_text(encoding="utf-8"))
+    bodies = [truth[key]["articleBody"] for key in sorted(truth)]
+    data = build(bodies)
+    kinds = Counter(kind for kind, _key, _doc in data.positives)
+    negatives = Counter(kind for kind, _a, _b in data.negative_pairs)
+    print(f"{len(bodies)} bodies; {len(data.positives)} positives {dict(kinds)}")
+    print(f"negatives: {len(bodies)} originals against each other, {dict(negatives)}")
+    print(
+        f"num_perm={NUM_PERM}; chosen shingle size {SHINGLE_SIZE}, threshold {DEFAULT_THRESHOLD}\n"
+    )
+
+    docs = all_docs(data)
+    results: dict[tuple[int, float], Result] = {}
+    print("precision / recall    " + "".join(f"   t={t:<8}" for t in THRESHOLDS))
+    for size in SHINGLE_SIZES:
+        sigs = {id(d): signature(d.title, d.text, shingle_size=size) for d in docs}
+        row = []
+        for t in THRESHOLDS:
+            results[size, t] = r = evaluate(data, sigs, t)
+            row.append(f"{r.precision:.3f}/{r.recall:.3f}")
+        print(f"shingle size {size}:      " + "  ".join(row))
+
+    print("\ntrue Jaccard of shingle sets: hardest negative | 1st / 5th percentile of positives")
+    by_size = {size: exact_jaccard(data, size) for size in SHINGLE_SIZES}
+    for size, by_kind in by_size.items():
+        pos = sorted(v for kind, vs in by_kind.items() if kind.startswith("+") for v in vs)
+        neg = max(v for kind, vs in by_kind.items() if kind.startswith("-") for v in vs)
+        print(
+            f"  shingle size {size}: {neg:.3f}  |  {pos[len(pos) // 100]:.3f} / "
+            f"{pos[len(pos) // 20]:.3f}"
+        )
+
+    chosen = results[SHINGLE_SIZE, DEFAULT_THRESHOLD]
+    print(f"\nat shingle size {SHINGLE_SIZE}, threshold {DEFAULT_THRESHOLD}:")
+    print(
+        f"  precision {chosen.precision:.4f}  recall {chosen.recall:.4f}  "
+        f"(tp {chosen.tp}, fp {chosen.fp}, positives {chosen.positives}, "
+        f"negatives {chosen.negatives})"
+    )
+    print(f"  missed positives by kind: {dict(chosen.missed)}")
+    print(f"  false positives by kind: {dict(chosen.false)}")
+    print("  true Jaccard by kind: min / median / max")
+    for kind, values in sorted(by_size[SHINGLE_SIZE].items()):
+        v = sorted(values)
+        print(f"    {kind:<22} {v[0]:.3f} / {v[len(v) // 2]:.3f} / {v[-1]:.3f}  (n={len(v)})")
+
+    sig_rate, rate = throughput(data)
+    print(
+        f"\nthroughput: {sig_rate:,.0f} signatures/s; {rate:,.0f} articles/s "
+        "(signature + find + add, one process)"
+    )
+    mib = memory_per_100k(args.memory_signatures)
+    print(
+        f"index memory: {mib:,.0f} MiB per 100,000 signatures "
+        f"(measured on {args.memory_signatures:,} random signatures)"
+    )
+    print(f"bench time: {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
