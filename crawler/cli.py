@@ -68,6 +68,26 @@ def _parser() -> argparse.ArgumentParser:
     command("demo", _demo, "serve the bundled news site on 127.0.0.1 and run crawler against it")
     command("once", _once, "one pass over every source, then exit (for cron)")
     command("run", _run, "the daemon: poll every source on its schedule until stopped")
+    topics = command("topics", _topics_help, "try topic queries")
+    topic_commands = topics.add_subparsers(title="topics commands", metavar="ACTION")
+    topic_test = topic_commands.add_parser(
+        "test",
+        help="does QUERY match a page, a file or standard input, and why",
+        description="Does QUERY match, and why: the terms found, a snippet, and for a miss the "
+        "clause that failed. Exit 0 on a match, 1 otherwise.",
+    )
+    topic_test.add_argument("query")
+    topic_test.add_argument("source", nargs="?", help="a URL, an HTML or text file, or - for stdin")
+    topic_test.add_argument(
+        "--recent",
+        metavar="DURATION",
+        help="list the recently fetched articles QUERY matches, e.g. 7d",
+    )
+    topic_test.add_argument("--stem", action="store_true", help="match Snowball word stems")
+    topic_test.add_argument(
+        "--min-count", type=int, default=1, metavar="N", help="a term counts when it occurs N times"
+    )
+    topic_test.set_defaults(handler=_topics_test)
     alerts = command("alerts", _alerts_help, "alert emails")
     alert_commands = alerts.add_subparsers(title="alerts commands", metavar="ACTION")
     alert_test = alert_commands.add_parser(
@@ -134,6 +154,60 @@ def _status(args: argparse.Namespace) -> int:
     report = status.collect(_settings(args))
     print(json.dumps(report, indent=2) if args.json else status.render(report))
     return EXIT_OK
+
+
+def _topics_help(args: argparse.Namespace) -> int:
+    print("usage: crawler topics test QUERY [URL | FILE | -] [--recent 7d]", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _topics_test(args: argparse.Namespace) -> int:
+    from crawler import archive
+    from crawler.config import parse_duration
+    from crawler.errors import QueryError
+    from crawler.topics import Matcher, Topic, check_query
+
+    try:
+        check_query(args.query)
+    except QueryError as exc:
+        print(f"crawler: bad query: {exc}", file=sys.stderr)
+        if exc.position is not None:
+            print(f"  {args.query}\n  {' ' * exc.position}^", file=sys.stderr)
+        return EXIT_USAGE
+    topic = Topic("query", args.query, stem=args.stem, min_count=args.min_count)
+    if args.recent:
+        return _topics_recent(args, topic, parse_duration(args.recent).total_seconds())
+    if not args.source:
+        print("crawler: give a URL, a file or - to test on, or --recent 7d", file=sys.stderr)
+        return EXIT_USAGE
+    config = _settings(args) if args.settings or Path(settings_path(None)).exists() else None
+    agent = config.fetch.user_agent if config else f"crawler/{__version__}"
+    stdin_text = sys.stdin.read() if args.source == "-" else None
+    document = archive.load_document(args.source, agent, stdin_text)
+    explanation = Matcher([topic]).explain("query", document)
+    print(explanation.render())
+    return EXIT_OK if explanation.matched else EXIT_ERROR
+
+
+def _topics_recent(args: argparse.Namespace, topic: Any, seconds: float) -> int:
+    import time
+
+    from crawler import archive
+    from crawler.state import State
+
+    config = _settings(args)
+    found = 0
+    with State(config.output.state_path) as state:
+        for record, match in archive.recent_matches(state, topic, time.time() - seconds):
+            found += 1
+            source = (record.get("source") or {}).get("name") or ""
+            print(f"{record.get('fetched_at', '')[:16]}  {record.get('title')}  ({source})")
+            print(f"    {record['url']}")
+            terms = ", ".join(f"{t} ({n})" for t, n in match.terms.items())
+            print(f"    terms: {terms}")
+            print(f"    {match.snippet}")
+    print(f"{found} recent article(s) match over the last {args.recent}", file=sys.stderr)
+    return EXIT_OK if found else EXIT_ERROR
 
 
 def _alerts_help(args: argparse.Namespace) -> int:

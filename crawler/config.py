@@ -150,6 +150,13 @@ class ScheduleSettings(_Section):
         return self
 
 
+class ArchiveSettings(_Section):
+    """Recently extracted articles, kept for `crawler topics test --recent` and for backfill."""
+
+    keep: Duration = timedelta(days=7)
+    backfill: bool = True  # a new topic is matched once against articles within fetch.max_age
+
+
 class FeedSource(_Section):
     url: HttpUrl
     name: str | None = None
@@ -266,6 +273,7 @@ class Settings(_Section):
     output: OutputSettings = OutputSettings()
     fetch: FetchSettings = FetchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    archive: ArchiveSettings = ArchiveSettings()
     feeds: list[FeedSource] = Field(default_factory=list)
     sites: list[SiteSource] = Field(default_factory=list)
     topics: list[TopicSettings] = Field(default_factory=list)

@@ -1,21 +1,29 @@
-"""What travels from the spider through the item pipelines.
+"""What travels from the spider through the item pipelines, and the item it becomes.
 
 The spider yields one `Page` per fetched article page; each pipeline fills in its part
 (article, content hash, topics) or rejects the page with `Rejected`, whose `outcome` is
 recorded in the state database so the page is not fetched again.
+
+An accepted page becomes an item (schema 1, one JSON file in the queue folder): `article_record`
+is the item without its id and topics (also what the archive keeps), `make_item` completes it.
+The schema only grows: a field is never renamed or repurposed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.exceptions import DropItem
 
 from crawler.extract import Article
 from crawler.sources import SourceRef
 from crawler.sources.feeds import FeedEntry
-from crawler.topics import TopicMatch
+from crawler.topics import Document, TopicMatch
+
+SCHEMA_VERSION = 1
 
 
 @dataclass(slots=True)
@@ -31,6 +39,7 @@ class Page:
     article: Article | None = None
     content_hash: str | None = None
     topics: list[TopicMatch] = field(default_factory=list)
+    record: dict[str, Any] | None = None  # the item to be, once the page has passed dedup
 
     @property
     def published(self) -> datetime | None:
@@ -56,3 +65,50 @@ def _parse_date(value: str) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def article_record(page: Page) -> dict[str, Any]:
+    """The item for a page that passed extraction and dedup, without its id and topics."""
+    article = page.article
+    assert article is not None
+    published = page.published
+    entry = page.entry
+    return {
+        "schema": SCHEMA_VERSION,
+        "id": None,
+        "url": page.url,
+        "canonical_url": article.canonical_url,
+        "title": article.title or (entry.title if entry else None),
+        "author": article.author or (entry.author if entry else None),
+        "published": published.isoformat() if published else None,
+        "fetched_at": page.fetched_at.isoformat(),
+        "language": article.language,
+        "text": article.text,
+        "summary": entry.summary if entry else None,
+        "source": {**page.source.as_json(), "site": article.sitename},
+        "topics": [],
+        "content_hash": page.content_hash,
+    }
+
+
+def make_item(record: dict[str, Any], item_id: str, matches: list[TopicMatch]) -> dict[str, Any]:
+    """The queued item: the record with its id and the topics it matched."""
+    topics = [
+        {"name": m.name, "terms": sorted(m.terms, key=lambda t: -m.terms[t]), "snippet": m.snippet}
+        for m in matches
+    ]
+    return {**record, "id": item_id, "topics": topics}
+
+
+def item_document(record: dict[str, Any]) -> Document:
+    """What topic queries see of an item: `source` is the outlet, the site's name and the host."""
+    source = record.get("source") or {}
+    host = urlsplit(record.get("url") or "").hostname or ""
+    return Document(
+        title=record.get("title") or "",
+        text=record.get("text") or "",
+        url=record.get("url") or "",
+        source=" ".join(filter(None, (source.get("name"), source.get("site"), host))),
+        author=record.get("author") or "",
+        lang=record.get("language") or "",
+    )

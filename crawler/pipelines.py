@@ -14,21 +14,21 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.exceptions import DropItem
 from ulid import ULID
 
-from crawler.alerts.outbox import alert_payload
+from crawler.archive import backfill
 from crawler.dedup import content_hash, normalize_url
+from crawler.delivery import deliver
 from crawler.errors import QueueError
 from crawler.extract import extract, is_html
-from crawler.items import Page, Rejected
-from crawler.queue import SCHEMA_VERSION, Queue
+from crawler.items import Page, Rejected, article_record, item_document, make_item
+from crawler.queue import Queue
 from crawler.signals import settings_reloaded
-from crawler.state import Alert, ItemRecord, State
-from crawler.topics import Document, Matcher, Topic
+from crawler.state import State
+from crawler.topics import Matcher, Topic
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -109,38 +109,25 @@ class DedupPipeline:
 class TopicPipeline:
     """Keeps the pages that match at least one topic; with no topics configured, keeps all."""
 
-    def __init__(self, config: Settings) -> None:
-        self.matcher = self._compile(config)
-
-    @staticmethod
-    def _compile(config: Settings) -> Matcher | None:
-        topics = [Topic(t.name, t.query, t.stem, t.min_count) for t in config.topics]
-        return Matcher(topics) if topics else None
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.matcher = compile_topics(_config(crawler))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        pipeline = cls(_config(crawler))
+        pipeline = cls(crawler)
         crawler.signals.connect(pipeline.reloaded, signal=settings_reloaded)
         return pipeline
 
     def reloaded(self, config: Settings) -> None:
-        self.matcher = self._compile(config)
+        self.matcher = compile_topics(config)
 
     def process_item(self, page: Page) -> Page:
+        page.record = article_record(page)
+        _state(self.crawler).archive_article(page.record)  # every unique article, for topics
         if self.matcher is None:
             return page
-        article = page.article
-        assert article is not None
-        host = urlsplit(page.url).hostname or ""
-        document = Document(
-            title=article.title or (page.entry.title if page.entry else "") or "",
-            text=article.text,
-            url=page.url,
-            source=f"{page.source.display_name} {article.sitename or ''} {host}",
-            author=article.author or "",
-            lang=article.language or "",
-        )
-        page.topics = self.matcher.match(document)
+        page.topics = self.matcher.match(item_document(page.record))
         if not page.topics:
             raise Rejected("off-topic")
         return page
@@ -163,16 +150,26 @@ class QueuePipeline:
 
     def reloaded(self, config: Settings) -> None:
         self.alerts = {t.name: t.alert for t in config.topics if t.alert is not None}
+        if self.crawler.spider is not None and hasattr(self.crawler.spider, "state"):
+            backfill(config, _state(self.crawler), self.queue)
+
+    def open_spider(self) -> None:
+        backfill(_config(self.crawler), _state(self.crawler), self.queue)
 
     def process_item(self, page: Page) -> Page:
-        item = queue_item(page, str(ULID()))
+        assert page.record is not None
+        item = make_item(page.record, str(ULID()), page.topics)
+        entry = None
+        if page.entry is not None and page.source.id is not None:
+            entry = (page.source.id, page.entry.key)
         try:
-            path = self.queue.put(item)
+            path = deliver(
+                self.queue, _state(self.crawler), item, self.alerts, urls=_urls(page), entry=entry
+            )
         except QueueError as exc:
             log.error("queue write failed url=%s error=%s", page.url, exc)
             self._count("queue_errors")
             raise DropItem(str(exc)) from exc  # not recorded: the page is fetched again later
-        self._record(page, "queued", item)
         self._count("queued")
         log.info(
             "queued id=%s topics=%s url=%s file=%s",
@@ -185,77 +182,30 @@ class QueuePipeline:
 
     def item_dropped(self, item: Any, response: Any, exception: BaseException) -> None:
         if isinstance(item, Page) and isinstance(exception, Rejected):
-            self._record(item, exception.outcome)
+            entry = None
+            if item.entry is not None and item.source.id is not None:
+                entry = (item.source.id, item.entry.key)
+            _state(self.crawler).record_article(
+                urls=_urls(item),
+                outcome=exception.outcome,
+                content_hash=item.content_hash,
+                entry=entry,
+            )
             self._count(f"rejected/{exception.outcome}")
-
-    def _record(self, page: Page, outcome: str, item: dict[str, Any] | None = None) -> None:
-        urls = [normalize_url(page.requested_url), normalize_url(page.url)]
-        if page.article is not None and page.article.canonical_url:
-            urls.append(normalize_url(page.article.canonical_url))
-        entry = None
-        if page.entry is not None and page.source.id is not None:
-            entry = (page.source.id, page.entry.key)
-        _state(self.crawler).record_article(
-            urls=urls,
-            outcome=outcome,
-            content_hash=page.content_hash,
-            entry=entry,
-            item=_item_record(item) if item is not None else None,
-            alerts=self._alerts(item) if item is not None else (),
-        )
-
-    def _alerts(self, item: dict[str, Any]) -> list[Alert]:
-        """An outbox row per matched topic with alerts, per recipient."""
-        rows = []
-        for topic in item["topics"]:
-            alert = self.alerts.get(topic["name"])
-            if alert is not None:
-                payload = alert_payload(item, topic["name"])
-                rows += [Alert(topic["name"], to, alert.mode, payload) for to in alert.to]
-        return rows
 
     def _count(self, key: str) -> None:
         self.crawler.stats.inc_value(f"crawler/{key}")  # type: ignore[union-attr]
 
 
-def queue_item(page: Page, item_id: str) -> dict[str, Any]:
-    """The item as written to the queue folder (schema 1; fields are only ever added)."""
-    article = page.article
-    assert article is not None
-    published = page.published
-    return {
-        "schema": SCHEMA_VERSION,
-        "id": item_id,
-        "url": page.url,
-        "canonical_url": article.canonical_url,
-        "title": article.title or (page.entry.title if page.entry else None),
-        "author": article.author or (page.entry.author if page.entry else None),
-        "published": published.isoformat() if published else None,
-        "fetched_at": page.fetched_at.isoformat(),
-        "language": article.language,
-        "text": article.text,
-        "summary": page.entry.summary if page.entry else None,
-        "source": page.source.as_json(),
-        "topics": [
-            {
-                "name": m.name,
-                "terms": sorted(m.terms, key=lambda t: -m.terms[t]),
-                "snippet": m.snippet,
-            }
-            for m in page.topics
-        ],
-        "content_hash": page.content_hash,
-    }
+def _urls(page: Page) -> list[str]:
+    """Every URL a page is known by, normalised: as linked, after redirects, canonical."""
+    urls = [normalize_url(page.requested_url), normalize_url(page.url)]
+    if page.article is not None and page.article.canonical_url:
+        urls.append(normalize_url(page.article.canonical_url))
+    return urls
 
 
-def _item_record(item: dict[str, Any]) -> ItemRecord:
-    return ItemRecord(
-        id=item["id"],
-        url=item["url"],
-        canonical_url=item["canonical_url"],
-        title=item["title"],
-        source_name=item["source"]["name"],
-        source_url=item["source"]["url"],
-        published=item["published"],
-        content_hash=item["content_hash"],
-    )
+def compile_topics(config: Settings) -> Matcher | None:
+    """One matcher for every topic of the settings; None when there are none (keep all)."""
+    topics = [Topic(t.name, t.query, t.stem, t.min_count) for t in config.topics]
+    return Matcher(topics) if topics else None

@@ -22,7 +22,6 @@ from typing import Any
 
 from crawler.errors import QueueError
 
-SCHEMA_VERSION = 1
 _ID = re.compile(r"^[0-9A-Za-z]{10,40}$")
 
 

@@ -12,8 +12,10 @@ else. Times are Unix seconds (UTC).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,6 +104,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_pending ON outbox (status, topic, recipient, id);
     """,
+    """
+    CREATE TABLE archive (
+        url TEXT PRIMARY KEY,
+        fetched_at REAL NOT NULL,
+        item_id TEXT,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX archive_fetched ON archive (fetched_at);
+    """,
 )
 
 
@@ -162,6 +173,19 @@ class ItemRecord:
     source_url: str | None
     published: str | None
     content_hash: str | None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ItemRecord:
+        return cls(
+            id=item["id"],
+            url=item["url"],
+            canonical_url=item["canonical_url"],
+            title=item["title"],
+            source_name=item["source"]["name"],
+            source_url=item["source"]["url"],
+            published=item["published"],
+            content_hash=item["content_hash"],
+        )
 
 
 class State:
@@ -376,6 +400,9 @@ class State:
                         now,
                     ),
                 )
+                self._db.execute(
+                    "UPDATE archive SET item_id = ? WHERE url = ?", (item.id, item.url)
+                )
                 self._db.executemany(
                     "INSERT OR IGNORE INTO outbox (topic, item_id, recipient, mode, payload, "
                     "created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -398,6 +425,29 @@ class State:
                 (item_id,),
             )
         )
+
+    # -- the archive of recent articles -----------------------------------------------------------
+
+    def archive_article(self, record: dict[str, Any], now: float | None = None) -> None:
+        """Keep an extracted article (its item record, compressed) for topic tests and backfill."""
+        now = time.time() if now is None else now
+        data = zlib.compress(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+        self._db.execute(
+            "INSERT OR REPLACE INTO archive (url, fetched_at, item_id, record) VALUES (?, ?, ?, ?)",
+            (record["url"], now, record.get("id"), data),
+        )
+
+    def archived(self, since: float) -> Iterator[tuple[str | None, dict[str, Any]]]:
+        """(item id or None, record) of every article archived since `since`, oldest first."""
+        rows = self._db.execute(
+            "SELECT item_id, record FROM archive WHERE fetched_at >= ? ORDER BY fetched_at",
+            (since,),
+        ).fetchall()
+        for item_id, data in rows:
+            yield item_id, json.loads(zlib.decompress(data))
+
+    def purge_archive(self, before: float) -> int:
+        return self._db.execute("DELETE FROM archive WHERE fetched_at < ?", (before,)).rowcount
 
     # -- the alert outbox ------------------------------------------------------------------------
 

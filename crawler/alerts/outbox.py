@@ -34,7 +34,7 @@ from crawler.alerts.transports import (
     Transport,
 )
 from crawler.config import AlertSettings, Settings, smtp_password
-from crawler.state import OutboxRow, State
+from crawler.state import Alert, OutboxRow, State
 
 log = logging.getLogger("crawler.alerts")
 
@@ -71,6 +71,17 @@ def alert_payload(item: dict[str, Any], topic: str) -> str:
         },
         ensure_ascii=False,
     )
+
+
+def alert_rows(item: dict[str, Any], alerts: dict[str, AlertSettings]) -> list[Alert]:
+    """The outbox rows for a queued item: per matched topic that has alerts, per recipient."""
+    rows = []
+    for topic in item["topics"]:
+        alert = alerts.get(topic["name"])
+        if alert is not None:
+            payload = alert_payload(item, topic["name"])
+            rows += [Alert(topic["name"], to, alert.mode, payload) for to in alert.to]
+    return rows
 
 
 def digest_due(alert: AlertSettings, last: float, now: float) -> bool:

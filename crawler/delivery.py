@@ -1,0 +1,41 @@
+"""Delivering an item: the one way an item enters the queue folder and the state database.
+
+The file is written first (tmp/, fsync, link into new/), then the item is recorded with its
+URLs, fingerprint and alert rows in one durable commit. Used by the queue pipeline and by
+backfill.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crawler.alerts.outbox import alert_rows
+from crawler.state import ItemRecord
+
+if TYPE_CHECKING:
+    from crawler.config import AlertSettings
+    from crawler.queue import Queue
+    from crawler.state import State
+
+
+def deliver(
+    queue: Queue,
+    state: State,
+    item: dict[str, Any],
+    alerts: dict[str, AlertSettings],
+    *,
+    urls: list[str],
+    entry: tuple[int, str] | None = None,
+) -> Path:
+    """Put an item into the queue folder, then record it with its alert rows in one commit."""
+    path = queue.put(item)
+    state.record_article(
+        urls=urls,
+        outcome="queued",
+        content_hash=item["content_hash"],
+        entry=entry,
+        item=ItemRecord.from_item(item),
+        alerts=alert_rows(item, alerts),
+    )
+    return path
