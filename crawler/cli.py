@@ -315,11 +315,19 @@ def _queue_ls(args: argparse.Namespace) -> int:
 
 
 def _queue_show(args: argparse.Namespace) -> int:
+    from crawler.state import State
+
+    config = _settings(args)
     queued = _open_queue(args).find(args.id)
     if queued is None:
         print(f"crawler: no item {args.id} in the queue", file=sys.stderr)
         return EXIT_ERROR
-    print(json.dumps(queued.read(), ensure_ascii=False, indent=2))
+    item = queued.read()
+    with State(config.output.state_path) as state:  # who else ran the story, known by now
+        item["also_reported"] = [
+            {"url": url, "source": source} for url, source in state.also_reported(args.id)
+        ]
+    print(json.dumps(item, ensure_ascii=False, indent=2))
     return EXIT_OK
 
 

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from crawler.errors import QueryError, SettingsError
+from crawler.neardup import DEFAULT_THRESHOLD
 from crawler.topics import check_query
 
 DEFAULT_SETTINGS_PATH = "settings/crawler.toml"
@@ -148,6 +149,14 @@ class ScheduleSettings(_Section):
         if self.min_every > self.max_every:
             raise ValueError("schedule.min_every: must not be longer than schedule.max_every")
         return self
+
+
+class DedupSettings(_Section):
+    """Near-duplicates: a body this similar to an earlier one (estimated Jaccard similarity of
+    word shingles) is the same story; signatures are kept for `keep`."""
+
+    near_threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, lt=1)
+    keep: Duration = timedelta(days=30)
 
 
 class ArchiveSettings(_Section):
@@ -274,6 +283,7 @@ class Settings(_Section):
     fetch: FetchSettings = FetchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     archive: ArchiveSettings = ArchiveSettings()
+    dedup: DedupSettings = DedupSettings()
     feeds: list[FeedSource] = Field(default_factory=list)
     sites: list[SiteSource] = Field(default_factory=list)
     topics: list[TopicSettings] = Field(default_factory=list)

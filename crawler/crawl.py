@@ -16,6 +16,7 @@ from crawler.alerts.outbox import Sender
 from crawler.config import Settings
 from crawler.state import State
 
+DUPLICATE_OUTCOMES = ("duplicate-url", "duplicate", "near-duplicate")
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 T = TypeVar("T")
 
@@ -88,8 +89,8 @@ class PassSummary:
             sources_failed=get("source_errors"),
             entries_seen=get("entries_seen"),
             pages_fetched=get("pages_fetched"),
-            matched=get("queued") + get("rejected/duplicate") + get("rejected/duplicate-url"),
-            duplicates=get("rejected/duplicate") + get("rejected/duplicate-url"),
+            matched=get("matched"),
+            duplicates=sum(get(f"rejected/{o}") for o in DUPLICATE_OUTCOMES),
             queued=get("queued"),
             errors=get("source_errors") + get("page_errors") + get("queue_errors"),
             alerts_sent=alerts_sent,
@@ -99,7 +100,8 @@ class PassSummary:
         return (
             f"sources polled {self.sources} ({self.sources_failed} failed), "
             f"entries seen {self.entries_seen}, pages fetched {self.pages_fetched}, "
-            f"duplicates {self.duplicates}, queued {self.queued}, errors {self.errors}, "
+            f"duplicates {self.duplicates}, matched {self.matched}, queued {self.queued}, "
+            f"errors {self.errors}, "
             f"alert emails {self.alerts_sent}"
         )
 

@@ -30,7 +30,7 @@ from crawler.alerts.outbox import Sender
 from crawler.config import FeedSource, Settings, SiteSource, load_settings
 from crawler.crawl import scrapy_settings
 from crawler.errors import CrawlerError
-from crawler.signals import settings_reloaded, source_polled
+from crawler.signals import housekeeping, settings_reloaded, source_polled
 from crawler.state import State
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ log = logging.getLogger("crawler.daemon")
 HEARTBEAT_EVERY = 15.0  # seconds between heartbeats in the state database
 WATCH_EVERY = 60.0  # seconds between checks for stuck polls
 ALERTS_EVERY = 5.0  # seconds between looks at the alert outbox
+HOUSEKEEPING_EVERY = 3600.0  # seconds between retention sweeps
 MISFIRE_GRACE = 3600  # a job that could not run on time still runs within an hour
 
 
@@ -107,6 +108,9 @@ class Daemon:
             IntervalTrigger(seconds=HEARTBEAT_EVERY),
             id="~heartbeat",
             next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.add_job(
+            self._housekeeping, IntervalTrigger(seconds=HOUSEKEEPING_EVERY), id="~housekeeping"
         )
         self.sender = Sender(self.config, self.spider.state)
         self.scheduler.add_job(
@@ -190,6 +194,10 @@ class Daemon:
             if now - started > limit:
                 log.warning("poll stuck source=%s for=%.0fs; released", key, now - started)
                 del self.in_flight[key]
+
+    async def _housekeeping(self) -> None:
+        assert self.crawler is not None
+        self.crawler.signals.send_catch_log(housekeeping)
 
     async def _heartbeat(self) -> None:
         self.spider.state.set_meta("daemon", f"{os.getpid()} {time.time():.0f}")

@@ -54,8 +54,9 @@ class Page:
 class Rejected(DropItem):
     """A page that will not become an item; `outcome` says why (stored as the URL's outcome)."""
 
-    def __init__(self, outcome: str, detail: str = "") -> None:
+    def __init__(self, outcome: str, detail: str = "", *, duplicate_of: str | None = None) -> None:
         self.outcome = outcome
+        self.duplicate_of = duplicate_of  # the queued item this page is a copy of
         super().__init__(f"{outcome}: {detail}" if detail else outcome, log_level="DEBUG")
 
 

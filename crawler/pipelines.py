@@ -12,6 +12,7 @@ transaction that marks their URLs seen, rejected pages through the `item_dropped
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
@@ -25,8 +26,9 @@ from crawler.delivery import deliver
 from crawler.errors import QueueError
 from crawler.extract import extract, is_html
 from crawler.items import Page, Rejected, article_record, item_document, make_item
+from crawler.neardup import NearDuplicateIndex, Signature, signature
 from crawler.queue import Queue
-from crawler.signals import settings_reloaded
+from crawler.signals import housekeeping, settings_reloaded
 from crawler.state import State
 from crawler.topics import Matcher, Topic
 
@@ -78,14 +80,34 @@ class ExtractPipeline:
 
 
 class DedupPipeline:
-    """Drops a page whose canonical URL or body was seen before (see crawler/dedup.py)."""
+    """Drops a page whose canonical URL, body or near-identical body was seen before (see
+    crawler/dedup.py and crawler/neardup.py); a copy of a queued item is recorded as "also
+    reported by" on it."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.settings = _config(crawler).dedup
+        self.index = NearDuplicateIndex(self.settings.near_threshold)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.expire, signal=housekeeping)
+        return pipeline
+
+    def open_spider(self) -> None:
+        """Rebuild the near-duplicate index from the signatures kept in the state database."""
+        state = _state(self.crawler)
+        state.purge_signatures(time.time() - self.settings.keep.total_seconds())
+        for key, data in state.signatures():
+            self.index.add(key, Signature.from_bytes(data))
+        log.debug("near-duplicate index loaded signatures=%d", len(self.index))
+
+    def expire(self) -> None:
+        """Drop signatures past `dedup.keep` from the database and the index."""
+        cutoff = time.time() - self.settings.keep.total_seconds()
+        for key in _state(self.crawler).purge_signatures(cutoff):
+            self.index.remove(key)
 
     def process_item(self, page: Page) -> Page:
         assert page.article is not None
@@ -101,8 +123,16 @@ class DedupPipeline:
             item_id, first_url = owner
             if item_id is not None:
                 state.record_also_reported(item_id, page.url, page.source.display_name)
-            raise Rejected("duplicate", f"same text as {first_url}")
-        # Near-duplicates (MinHash LSH over word shingles) are decided here, after the exact hash.
+            raise Rejected("duplicate", f"same text as {first_url}", duplicate_of=item_id)
+        sig = signature(page.article.title or "", page.article.text)
+        earlier = self.index.find(sig)
+        if earlier is not None and earlier != page.content_hash:
+            item_id, first_url = state.fingerprint_owner(earlier) or (None, "an expired item")
+            if item_id is not None:
+                state.record_also_reported(item_id, page.url, page.source.display_name)
+            raise Rejected("near-duplicate", f"same story as {first_url}", duplicate_of=item_id)
+        self.index.add(page.content_hash, sig)
+        state.add_signature(page.content_hash, sig.to_bytes())
         return page
 
 
@@ -117,19 +147,28 @@ class TopicPipeline:
     def from_crawler(cls, crawler: Crawler) -> Self:
         pipeline = cls(crawler)
         crawler.signals.connect(pipeline.reloaded, signal=settings_reloaded)
+        crawler.signals.connect(pipeline.expire, signal=housekeeping)
         return pipeline
 
     def reloaded(self, config: Settings) -> None:
         self.matcher = compile_topics(config)
 
+    def open_spider(self) -> None:
+        self.expire()
+
+    def expire(self) -> None:
+        """Drop archived articles past `archive.keep`."""
+        keep = _config(self.crawler).archive.keep.total_seconds()
+        _state(self.crawler).purge_archive(time.time() - keep)
+
     def process_item(self, page: Page) -> Page:
         page.record = article_record(page)
         _state(self.crawler).archive_article(page.record)  # every unique article, for topics
-        if self.matcher is None:
-            return page
-        page.topics = self.matcher.match(item_document(page.record))
-        if not page.topics:
-            raise Rejected("off-topic")
+        if self.matcher is not None:
+            page.topics = self.matcher.match(item_document(page.record))
+            if not page.topics:
+                raise Rejected("off-topic")
+        self.crawler.stats.inc_value("crawler/matched")  # type: ignore[union-attr]
         return page
 
 
@@ -190,6 +229,7 @@ class QueuePipeline:
                 outcome=exception.outcome,
                 content_hash=item.content_hash,
                 entry=entry,
+                duplicate_of=exception.duplicate_of,
             )
             self._count(f"rejected/{exception.outcome}")
 

@@ -8,3 +8,6 @@ source_polled = object()
 
 # The daemon read new settings. Argument: config (crawler.config.Settings).
 settings_reloaded = object()
+
+# Time to drop what is past its retention (the daemon sends it hourly). No arguments.
+housekeeping = object()

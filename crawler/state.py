@@ -113,6 +113,14 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX archive_fetched ON archive (fetched_at);
     """,
+    """
+    CREATE TABLE signatures (
+        hash TEXT PRIMARY KEY,
+        seen_at REAL NOT NULL,
+        signature BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX signatures_seen ON signatures (seen_at);
+    """,
 )
 
 
@@ -369,10 +377,12 @@ class State:
         entry: tuple[int, str] | None = None,
         item: ItemRecord | None = None,
         alerts: Iterable[Alert] = (),
+        duplicate_of: str | None = None,
         now: float | None = None,
     ) -> None:
         """An article was decided (queued, off-topic, duplicate...): remember its URLs, the feed
-        entry (source id, entry key) that linked to it, its fingerprint and the item, atomically."""
+        entry (source id, entry key) that linked to it, its fingerprint (owned by the item, or by
+        the item it duplicates) and the item with its alert rows, atomically."""
         now = time.time() if now is None else now
         urls = list(urls)
         with self.transaction(durable=item is not None):
@@ -383,7 +393,7 @@ class State:
                 self._db.execute(
                     "INSERT OR IGNORE INTO fingerprints (hash, item_id, url, seen_at) "
                     "VALUES (?, ?, ?, ?)",
-                    (content_hash, item.id if item else None, urls[0], now),
+                    (content_hash, item.id if item else duplicate_of, urls[0], now),
                 )
             if item is not None:
                 self._db.execute(
@@ -408,6 +418,29 @@ class State:
                     "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     [(a.topic, item.id, a.recipient, a.mode, a.payload, now) for a in alerts],
                 )
+
+    def add_signature(self, content_hash: str, signature: bytes, now: float | None = None) -> None:
+        """The near-duplicate signature of a body; its owner is the hash's fingerprint row."""
+        now = time.time() if now is None else now
+        self._db.execute(
+            "INSERT OR IGNORE INTO signatures (hash, seen_at, signature) VALUES (?, ?, ?)",
+            (content_hash, now, signature),
+        )
+
+    def signatures(self) -> list[tuple[str, bytes]]:
+        return list(self._db.execute("SELECT hash, signature FROM signatures ORDER BY seen_at"))
+
+    def purge_signatures(self, before: float) -> list[str]:
+        """Forget signatures older than `before`; returns their hashes."""
+        with self.transaction():
+            gone = [
+                row[0]
+                for row in self._db.execute(
+                    "SELECT hash FROM signatures WHERE seen_at < ?", (before,)
+                )
+            ]
+            self._db.execute("DELETE FROM signatures WHERE seen_at < ?", (before,))
+        return gone
 
     def record_also_reported(
         self, item_id: str, url: str, source_name: str | None, now: float | None = None
@@ -498,6 +531,24 @@ class State:
             "SELECT * FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT ?", (limit,)
         )
         return [OutboxRow(*row) for row in rows]
+
+    def recent_also_reported(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The items most recently reported again by other outlets, with who reported them."""
+        items = self._db.execute(
+            "SELECT a.item_id, i.title, max(a.seen_at) AS last FROM also_reported a "
+            "LEFT JOIN items i ON i.id = a.item_id GROUP BY a.item_id ORDER BY last DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            {
+                "item_id": item_id,
+                "title": title,
+                "also_reported": [
+                    {"url": url, "source": source} for url, source in self.also_reported(item_id)
+                ],
+            }
+            for item_id, title, _ in items
+        ]
 
     def counts(self) -> dict[str, Any]:
         """Totals for `crawler status`."""

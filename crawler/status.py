@@ -27,6 +27,7 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         rows = {row.url: row for row in state.sources()}
         counts = state.counts()
         outbox = state.outbox_counts()
+        also_reported = state.recent_also_reported()
         failed = [
             {
                 "topic": r.topic,
@@ -58,6 +59,7 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         "daemon": daemon,
         "queue": {"new": queue.depth(), "cur": len(queue.files("cur")), "dir": str(queue.root)},
         "items_queued": counts["items"],
+        "also_reported": also_reported,
         "outbox": {**outbox, "recent_failures": failed},
         "sources": sources,
     }
@@ -109,12 +111,17 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         head,
         f"queue: {queue['new']} waiting in new/, {queue['cur']} taken (cur/)  [{queue['dir']}]",
         _outbox_line(report["outbox"]),
-        f"sources ({len(report['sources'])}):",
     ]
     for failure in report["outbox"]["recent_failures"][:5]:
-        lines.insert(
-            3, f"  failed alert {failure['topic']} to {failure['recipient']}: {failure['error']}"
+        lines.append(
+            f"  failed alert {failure['topic']} to {failure['recipient']}: {failure['error']}"
         )
+    if report["also_reported"]:
+        lines.append("also reported by (latest):")
+    for entry in report["also_reported"]:
+        outlets = ", ".join(r["source"] or r["url"] for r in entry["also_reported"])
+        lines.append(f"  {entry['title'] or entry['item_id']}: {outlets}")
+    lines.append(f"sources ({len(report['sources'])}):")
     for s in report["sources"]:
         name = f" ({s['name']})" if s.get("name") else ""
         lines.append(f"  [{s['health']}] {s['kind']} {s['url']}{name}")
