@@ -26,6 +26,8 @@ check: $(BIN)/crawler
 bench: $(BIN)/crawler
 	$(BIN)/python bench/extraction.py
 	$(BIN)/python bench/topics.py
+	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/polling.py
 
 clean:
 	rm -rf $(VENV) output/demo

@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from crawler import __version__, logs
-from crawler.config import Settings, load_settings, settings_path
+from crawler.config import Settings, format_duration, load_settings, settings_path
 from crawler.errors import CrawlerError, SettingsError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -38,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("crawler: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`crawler queue ls | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     return code
 
 
@@ -243,7 +247,7 @@ def _check(args: argparse.Namespace) -> int:
     print(f"output: {config.output.dir}/ (queue/, state.db)", file=out)
     fetch = config.fetch
     print(
-        f"fetch: user agent {fetch.user_agent!r}, max age {fetch.max_age}, "
+        f"fetch: user agent {fetch.user_agent!r}, max age {format_duration(fetch.max_age)}, "
         f"{fetch.per_domain} per host, {fetch.extraction_workers} extraction workers",
         file=out,
     )
@@ -251,10 +255,16 @@ def _check(args: argparse.Namespace) -> int:
         print(f"  local hosts allowed: {', '.join(fetch.allow_hosts)}", file=out)
     print(f"feeds ({len(config.feeds)}):", file=out)
     for feed in config.feeds:
-        print(f"  {feed.url}  every {feed.every}" + (f"  ({feed.name})" if feed.name else ""))
+        print(
+            f"  {feed.url}  every {format_duration(feed.every)}"
+            + (f"  ({feed.name})" if feed.name else "")
+        )
     print(f"sites ({len(config.sites)}):", file=out)
     for site in config.sites:
-        print(f"  {', '.join(site.start)}  depth {site.depth}  every {site.every}", file=out)
+        print(
+            f"  {', '.join(site.start)}  depth {site.depth}  every {format_duration(site.every)}",
+            file=out,
+        )
         for pattern in site.allow:
             print(f"    allow {pattern}", file=out)
         for pattern in site.deny:
@@ -266,13 +276,12 @@ def _check(args: argparse.Namespace) -> int:
         print(f"  {topic.name}: {topic.query}", file=out)
         if topic.alert is not None:
             alert = topic.alert
-            when = (
-                "immediately"
-                if alert.mode == "immediate"
-                else f"digest at cron {alert.cron!r} ({alert.timezone})"
-                if alert.cron
-                else f"digest every {alert.digest_every}"
-            )
+            if alert.digest_every is not None:
+                when = f"digest every {format_duration(alert.digest_every)}"
+            elif alert.cron:
+                when = f"digest at cron {alert.cron!r} ({alert.timezone})"
+            else:
+                when = "immediately"
             print(f"    alert {', '.join(alert.to)}: {when}", file=out)
     mail = config.mail
     where = (

@@ -60,6 +60,17 @@ def parse_duration(value: Any) -> timedelta:
     return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
 
 
+def format_duration(value: timedelta) -> str:
+    """timedelta -> '1h30m', the way settings write durations."""
+    seconds = round(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
 def parse_size(value: Any) -> int:
     """'10MB', '512KiB' or a number of bytes -> bytes."""
     if isinstance(value, int) and not isinstance(value, bool):

@@ -97,7 +97,7 @@ def test_check_prints_what_it_understood(
 ) -> None:
     assert main(["--settings", str(_write(tmp_path, GOOD)), "check"]) == 0
     out = capsys.readouterr().out
-    assert "https://example.org/rss.xml" in out and "every 0:10:00" in out
+    assert "https://example.org/rss.xml" in out and "every 10m" in out
     assert "arms: (Iran OR Tehran)" in out and "allow /world/" in out
 
 
@@ -127,3 +127,10 @@ def test_durations(text: object, seconds: int) -> None:
 @pytest.mark.parametrize(("text", "size"), [("10MB", 10_000_000), ("512KiB", 524288), (100, 100)])
 def test_sizes(text: object, size: int) -> None:
     assert parse_size(text) == size
+
+
+def test_the_readme_settings_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    settings = load_settings(_write(tmp_path, block))
+    assert settings.topics[0].alert is not None and settings.mail.transport == "file"
