@@ -15,7 +15,7 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -181,17 +181,51 @@ class FeedSource(_Section):
     url: HttpUrl
     name: str | None = None
     every: Duration = timedelta(minutes=10)
+    tags: list[str] = Field(default_factory=list)  # e.g. the OPML categories it came from
+
+    kind: ClassVar[str] = "feed"
+
+    @property
+    def key(self) -> str:
+        """The source's identity in the state database and the scheduler."""
+        return self.url
+
+
+class SitemapSource(_Section):
+    """A sitemap, a sitemap index (gzip or not), or a robots.txt whose Sitemap: lines to follow."""
+
+    url: HttpUrl
+    name: str | None = None
+    every: Duration = timedelta(minutes=15)
+
+    kind: ClassVar[str] = "sitemap"
+
+    @property
+    def key(self) -> str:
+        return self.url
 
 
 class SiteSource(_Section):
+    """A site without a feed: start pages, the links that are articles (`allow`), the links to
+    walk through without queueing them (`follow`, e.g. section pages), and limits."""
+
     start: list[HttpUrl] = Field(min_length=1)  # the first start page names the site
     allow: list[Regex] = Field(default_factory=list)
     deny: list[Regex] = Field(default_factory=list)
+    follow: list[Regex] = Field(default_factory=list)
     depth: int = Field(default=1, ge=0, le=5)
+    budget: int = Field(default=200, ge=1)  # article pages fetched per pass at most
+    min_words: int = Field(default=60, ge=0)  # shorter pages are not articles
     name: str | None = None
     every: Duration = timedelta(minutes=30)
 
-    @field_validator("start", "allow", "deny", mode="before")
+    kind: ClassVar[str] = "site"
+
+    @property
+    def key(self) -> str:
+        return self.start[0]
+
+    @field_validator("start", "allow", "deny", "follow", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -260,6 +294,9 @@ class AlertSettings(_Section):
         return self.every or timedelta(hours=1)
 
 
+Source = FeedSource | SitemapSource | SiteSource
+
+
 class TopicSettings(_Section):
     name: str = Field(min_length=1)
     query: str
@@ -296,27 +333,36 @@ class Settings(_Section):
     archive: ArchiveSettings = ArchiveSettings()
     dedup: DedupSettings = DedupSettings()
     feeds: list[FeedSource] = Field(default_factory=list)
+    sitemaps: list[SitemapSource] = Field(default_factory=list)
     sites: list[SiteSource] = Field(default_factory=list)
     topics: list[TopicSettings] = Field(default_factory=list)
     mail: MailSettings = MailSettings()
     path: str = Field(default="", exclude=True)  # the file these settings came from
 
     @property
-    def sources(self) -> list[FeedSource | SiteSource]:
-        """Every feed and site, in the order of the file."""
-        return [*self.feeds, *self.sites]
+    def sources(self) -> list[Source]:
+        """Every feed, sitemap and site, in the order of the file."""
+        return [*self.feeds, *self.sitemaps, *self.sites]
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
-        seen: set[str] = set()
+        names: set[str] = set()
         for index, topic in enumerate(self.topics):
-            if topic.name in seen:
+            if topic.name in names:
                 raise ValueError(f"topics[{index}].name: topic {topic.name!r} is defined twice")
-            seen.add(topic.name)
-        urls = [feed.url for feed in self.feeds]
-        for index, url in enumerate(urls):
-            if url in urls[:index]:
-                raise ValueError(f"feeds[{index}].url: feed {url!r} is listed twice")
+            names.add(topic.name)
+        seen: set[str] = set()
+        sections: list[tuple[str, list[Source]]] = [
+            ("feeds", list(self.feeds)),
+            ("sitemaps", list(self.sitemaps)),
+            ("sites", list(self.sites)),
+        ]
+        for section, sources in sections:
+            for index, source in enumerate(sources):
+                if source.key in seen:
+                    field = "start" if section == "sites" else "url"
+                    raise ValueError(f"{section}[{index}].{field}: {source.key!r} is listed twice")
+                seen.add(source.key)
         return self
 
 

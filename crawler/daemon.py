@@ -27,7 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.alerts.outbox import Sender
-from crawler.config import FeedSource, Settings, SiteSource, load_settings
+from crawler.config import Settings, Source, load_settings
 from crawler.crawl import scrapy_settings
 from crawler.errors import CrawlerError
 from crawler.signals import housekeeping, settings_reloaded, source_polled
@@ -48,11 +48,6 @@ HOUSEKEEPING_EVERY = 3600.0  # seconds between retention sweeps
 MISFIRE_GRACE = 3600  # a job that could not run on time still runs within an hour
 
 
-def source_key(source: FeedSource | SiteSource) -> str:
-    """The job id of a source: its URL (a site's first start page)."""
-    return source.url if isinstance(source, FeedSource) else source.start[0]
-
-
 class Daemon:
     def __init__(self, config: Settings) -> None:
         self.config = config
@@ -70,8 +65,8 @@ class Daemon:
         self.crawler: Crawler | None = None
 
     @staticmethod
-    def _sources(config: Settings) -> dict[str, FeedSource | SiteSource]:
-        return {source_key(s): s for s in config.sources}
+    def _sources(config: Settings) -> dict[str, Source]:
+        return {s.key: s for s in config.sources}
 
     @property
     def spider(self) -> NewsSpider:
@@ -146,11 +141,9 @@ class Daemon:
                 job.reschedule(trigger)
                 job.modify(next_run_time=self._first_poll(source))
 
-    def _first_poll(self, source: FeedSource | SiteSource) -> datetime:
+    def _first_poll(self, source: Source) -> datetime:
         """The stored next poll if any, else soon, spread so sources do not all start at once."""
-        row = self.spider.state.source(
-            "feed" if isinstance(source, FeedSource) else "site", source_key(source), source.name
-        )
+        row = self.spider.state.source(source.kind, source.key, source.name)
         now = time.time()
         if row.next_poll_at is not None:
             when = max(row.next_poll_at, now)
@@ -170,11 +163,7 @@ class Daemon:
             )
             return
         self.in_flight[key] = time.monotonic()
-        if isinstance(source, FeedSource):
-            requests = [self.spider.feed_request(source)]
-        else:
-            requests = list(self.spider.site_requests(source))
-        for request in requests:
+        for request in self.spider.requests_for(source):
             self.crawler.engine.crawl(request)  # type: ignore[union-attr]
 
     def _polled(self, source: SourceRef, next_poll_at: float) -> None:
@@ -248,4 +237,4 @@ async def run_daemon(config: Settings) -> None:
     await Daemon(config).run()
 
 
-__all__ = ["Daemon", "run_daemon", "source_key"]
+__all__ = ["Daemon", "run_daemon"]

@@ -40,6 +40,7 @@ class Page:
     content_hash: str | None = None
     topics: list[TopicMatch] = field(default_factory=list)
     record: dict[str, Any] | None = None  # the item to be, once the page has passed dedup
+    min_words: int = 0  # a page with less text is not an article (sites: `min_words`)
 
     @property
     def published(self) -> datetime | None:

@@ -73,6 +73,8 @@ class ExtractPipeline:
         page.article = await workers.run(extract, page.body, page.url)
         if page.article is None:
             raise Rejected("no-text", "no article text on the page")
+        if len(page.article.text.split()) < page.min_words:
+            raise Rejected("not-article", "too little text for an article")
         published = page.published
         if published is not None and datetime.now(UTC) - published > self.max_age:
             raise Rejected("too-old", published.isoformat())

@@ -12,6 +12,7 @@ import email.utils
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
@@ -25,12 +26,13 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler import schedule
-from crawler.config import FeedSource, Settings, SiteSource
+from crawler.config import FeedSource, Settings, SitemapSource, SiteSource, Source
 from crawler.dedup import normalize_url
 from crawler.items import Page
 from crawler.signals import settings_reloaded, source_polled
 from crawler.sources import SourceRef
 from crawler.sources.feeds import FeedEntry, FeedError, parse_feed
+from crawler.sources.sitemaps import SitemapError, parse_sitemap, robots_sitemaps
 from crawler.state import State
 from crawler.workers import Workers
 
@@ -43,6 +45,8 @@ log = logging.getLogger("crawler.spider")
 PERMANENT_STATUSES = frozenset({401, 403, 404, 410, 451})
 # A feed that answers with one of these asks us to come back later (Retry-After).
 RATE_LIMITED = frozenset({429, 503})
+# Sitemap indexes nest: robots.txt -> index -> index -> urlset at most.
+MAX_SITEMAP_LEVELS = 3
 
 
 class NewsSpider(scrapy.Spider):
@@ -51,6 +55,7 @@ class NewsSpider(scrapy.Spider):
     config: Settings
     state: State
     workers: Workers  # processes for feed parsing and extraction
+    _site_pass: dict[str, SitePass]
     run_once: bool  # a pass over every source (crawler once), or the daemon's open spider
 
     @classmethod
@@ -60,6 +65,7 @@ class NewsSpider(scrapy.Spider):
         spider.state = State(spider.config.output.state_path)
         spider.workers = Workers(spider.config.fetch.extraction_workers)
         spider._index_sources()
+        spider._site_pass = {}
         spider.run_once = bool(crawler.settings.getbool("CRAWLER_RUN_ONCE", True))
         crawler.signals.connect(spider._closed, signal=signals.spider_closed)
         crawler.signals.connect(spider._reloaded, signal=settings_reloaded)
@@ -79,7 +85,7 @@ class NewsSpider(scrapy.Spider):
         self._index_sources()
 
     def _index_sources(self) -> None:
-        self._every = {_source_url(s): s.every for s in self.config.sources}
+        self._every = {s.key: s.every for s in self.config.sources}
 
     def _count(self, key: str, n: int = 1) -> None:
         self.crawler.stats.inc_value(f"crawler/{key}", n)  # type: ignore[union-attr]
@@ -87,11 +93,17 @@ class NewsSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if not self.run_once:
             return  # the daemon's scheduler hands requests to the engine itself
-        for feed in self.config.feeds:
-            yield self.feed_request(feed)
-        for site in self.config.sites:
-            for request in self.site_requests(site):
+        for source in self.config.sources:
+            for request in self.requests_for(source):
                 yield request
+
+    def requests_for(self, source: Source) -> list[scrapy.Request]:
+        """The requests that poll one source."""
+        if isinstance(source, FeedSource):
+            return [self.feed_request(source)]
+        if isinstance(source, SitemapSource):
+            return [self.sitemap_request(source)]
+        return list(self.site_requests(source))
 
     # -- feeds -----------------------------------------------------------------------------------
 
@@ -170,15 +182,90 @@ class NewsSpider(scrapy.Spider):
             self.state.mark_entries(source.id, [entry.key])
             self.state.mark_urls([normalize_url(entry.link)], "too-old")
             return None
-        return scrapy.Request(
-            entry.link,
-            callback=self.parse_article,
-            errback=self.article_failed,
-            meta={"source": source, "entry": entry},
-        )
+        return self._article_request(entry.link, source, entry=entry)
 
     def _too_old(self, published: datetime) -> bool:
         return datetime.now(UTC) - published > self.config.fetch.max_age
+
+    # -- sitemaps --------------------------------------------------------------------------------
+
+    def sitemap_request(self, sitemap: SitemapSource) -> scrapy.Request:
+        row = self.state.source("sitemap", sitemap.url, sitemap.name)
+        source = SourceRef("sitemap", sitemap.url, sitemap.name or row.name, row.id)
+        return self._sitemap_request(
+            sitemap.url, source, level=0, validators=(row.etag, row.last_modified)
+        )
+
+    def _sitemap_request(
+        self,
+        url: str,
+        source: SourceRef,
+        level: int,
+        validators: tuple[str | None, str | None] = (None, None),
+    ) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_sitemap,
+            errback=self.source_failed,
+            dont_filter=True,
+            priority=10,
+            meta={
+                "source": source,
+                "sitemap_level": level,
+                "validators": validators,
+                "handle_httpstatus_list": [304, *RATE_LIMITED],
+                "dont_retry": True,
+            },
+        )
+
+    async def parse_sitemap(self, response: Response) -> list[scrapy.Request]:
+        """A robots.txt (its Sitemap: lines), a sitemap index (its recent children) or a urlset
+        (its recent, unseen pages, with Google News dates and titles)."""
+        source: SourceRef = response.meta["source"]
+        level: int = response.meta["sitemap_level"]
+        if response.status in RATE_LIMITED:
+            retry_after = _retry_after(response)
+            self._source_error(source, response.status, f"HTTP {response.status}", retry_after)
+            return []
+        self._count("sources_polled")
+        if response.status == 304:
+            self._finish_poll(source, status=304)
+            return []
+        if urlsplit(response.url).path.endswith("/robots.txt"):
+            children = robots_sitemaps(response.body, response.url)
+            self._finish_poll(source, status=response.status)
+            return [self._sitemap_request(url, source, level + 1) for url in children]
+        try:
+            parsed = await self.workers.run(parse_sitemap, response.body)
+        except SitemapError as exc:
+            self._source_error(source, response.status, str(exc))
+            return []
+        assert source.id is not None
+        last_poll = self.state.source_by_id(source.id).last_polled_at
+        requests: list[scrapy.Request] = []
+        with self.state.transaction():
+            for entry in parsed.entries:
+                self._count("entries_seen")
+                if entry.published is not None and self._too_old(entry.published):
+                    continue
+                if parsed.kind == "sitemapindex":
+                    unchanged = (
+                        entry.published and last_poll and entry.published.timestamp() < last_poll
+                    )
+                    if level < MAX_SITEMAP_LEVELS and not unchanged:
+                        requests.append(self._sitemap_request(entry.url, source, level + 1))
+                elif not self.state.entry_seen(source.id, entry.url):
+                    self._count("entries_new")
+                    item = FeedEntry(entry.url, entry.url, entry.title, None, None, entry.published)
+                    requests.append(self._article_request(entry.url, source, entry=item))
+        self._finish_poll(
+            source,
+            status=response.status,
+            etag=_header(response, "ETag") if level == 0 else None,
+            last_modified=_header(response, "Last-Modified") if level == 0 else None,
+            new_entries=sum(1 for r in requests if r.callback == self.parse_article),
+        )
+        return requests
 
     # -- sites -----------------------------------------------------------------------------------
 
@@ -186,6 +273,7 @@ class NewsSpider(scrapy.Spider):
         """A request for each start page of a site; they are revisited on every pass."""
         row = self.state.source("site", site.start[0], site.name)
         source = SourceRef("site", site.start[0], site.name, row.id)
+        self._site_pass[site.key] = SitePass(budget=site.budget)
         for start in site.start:
             yield scrapy.Request(
                 start,
@@ -197,31 +285,65 @@ class NewsSpider(scrapy.Spider):
             )
 
     def parse_section(self, response: Response) -> list[scrapy.Request]:
+        """A start page or a page matched by `follow`: its links, no item."""
         source: SourceRef = response.meta["source"]
-        self._count("sources_polled")
         requests = list(self._links(response))
-        self._finish_poll(source, status=response.status, new_entries=len(requests))
+        if response.meta["depth"] == 0:
+            self._count("sources_polled")
+            new = sum(1 for r in requests if r.callback == self.parse_article)
+            self._finish_poll(source, status=response.status, new_entries=new)
         return requests
 
     def _links(self, response: Response) -> Iterator[scrapy.Request]:
-        """Article requests for the allowed links of a site page, while depth remains."""
+        """Requests for the links of a site page while depth remains: article pages (`allow`)
+        within the pass's budget, and pages to walk through (`follow`) once per pass."""
         site: SiteSource | None = response.meta.get("site")
         depth: int = response.meta.get("depth", 0)
         if site is None or depth >= site.depth or not isinstance(response, TextResponse):
             return
+        state = self._site_pass.setdefault(site.key, SitePass(budget=site.budget))
         hosts = {urlsplit(url).netloc for url in site.start}
-        extractor = LinkExtractor(allow=site.allow, deny=site.deny)
-        for link in extractor.extract_links(response):
-            if urlsplit(link.url).netloc not in hosts:
+        meta = {"source": response.meta["source"], "site": site, "depth": depth + 1}
+        articles = LinkExtractor(allow=site.allow, deny=site.deny)
+        for link in articles.extract_links(response):
+            if urlsplit(link.url).netloc not in hosts or link.url in state.linked:
                 continue
-            yield scrapy.Request(
-                link.url,
-                callback=self.parse_article,
-                errback=self.article_failed,
-                meta={"source": response.meta["source"], "site": site, "depth": depth + 1},
-            )
+            state.linked.add(link.url)
+            if state.budget <= 0:
+                self._count("budget_exhausted")
+                continue
+            state.budget -= 1
+            yield self._article_request(link.url, meta["source"], meta=meta)
+        if not site.follow:
+            return
+        sections = LinkExtractor(allow=site.follow, deny=site.deny)
+        for link in sections.extract_links(response):
+            if urlsplit(link.url).netloc in hosts and link.url not in state.linked:
+                state.linked.add(link.url)
+                yield scrapy.Request(
+                    link.url,
+                    callback=self.parse_section,
+                    errback=self.article_failed,
+                    dont_filter=True,
+                    meta=meta,
+                )
 
     # -- articles --------------------------------------------------------------------------------
+
+    def _article_request(
+        self,
+        url: str,
+        source: SourceRef,
+        *,
+        entry: FeedEntry | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_article,
+            errback=self.article_failed,
+            meta={"source": source, "entry": entry, **(meta or {})},
+        )
 
     def parse_article(self, response: Response) -> list[Page | scrapy.Request]:
         self._count("pages_fetched")
@@ -234,6 +356,7 @@ class NewsSpider(scrapy.Spider):
             source=response.meta["source"],
             fetched_at=datetime.now(UTC),
             entry=response.meta.get("entry"),
+            min_words=site.min_words if (site := response.meta.get("site")) else 0,
         )
         return [page, *self._links(response)]
 
@@ -332,8 +455,12 @@ class NewsSpider(scrapy.Spider):
         return schedule.Bounds(every or limits.min_every, limits.min_every, limits.max_every)
 
 
-def _source_url(source: FeedSource | SiteSource) -> str:
-    return source.url if isinstance(source, FeedSource) else source.start[0]
+@dataclass(slots=True)
+class SitePass:
+    """One pass over a site: article pages left in its budget, links already taken."""
+
+    budget: int
+    linked: set[str] = field(default_factory=set)
 
 
 def _retry_after(response: Response) -> float | None:

@@ -9,7 +9,7 @@ import os
 import time
 from typing import Any
 
-from crawler.config import FeedSource, Settings
+from crawler.config import Settings
 from crawler.queue import Queue
 from crawler.state import State
 
@@ -39,8 +39,7 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         ]
     sources = []
     for source in config.sources:
-        kind = "feed" if isinstance(source, FeedSource) else "site"
-        url = source.url if isinstance(source, FeedSource) else source.start[0]
+        kind, url = source.kind, source.key
         row = rows.get(url)
         entry: dict[str, Any] = {"kind": kind, "url": url, "name": source.name}
         if row is not None:

@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from daemonproc import Daemon
 from localsite import LocalSite
 
 
@@ -33,3 +34,13 @@ def run_crawler(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Compl
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()

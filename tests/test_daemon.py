@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 from conftest import run_crawler
+from daemonproc import Daemon, wait_for
 from localsite import LocalSite
 from pages import CASPIAN, OFF_TOPIC, SITE_STORY, WIRE, ago, article_page, rss
 
 TOPIC = 'Caspian AND (drone* OR "artillery shells" OR ammunition OR munitions OR insurers)'
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
 
 
 def settings_text(tmp_path: Path, hosts: list[str], feeds: list[str], every: str = "2s") -> str:
@@ -52,47 +38,6 @@ stop_timeout = "5s"
 name = "caspian"
 query = '{TOPIC}'
 """
-
-
-class Daemon:
-    def __init__(self, settings: Path, cwd: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
-        self.log_path = cwd / f"daemon-{time.monotonic_ns()}.log"
-        self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "run"],
-            cwd=cwd,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def signal(self, number: int) -> None:
-        self.process.send_signal(number)
-
-    def stop(self, timeout: float = 20) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.log.close()
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait()
 
 
 def queued(tmp_path: Path) -> list[dict]:
