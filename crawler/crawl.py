@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from crawler.alerts.outbox import Sender
 from crawler.config import Settings
+from crawler.output import claim_output
 from crawler.state import State
 
 DUPLICATE_OUTCOMES = ("duplicate-url", "duplicate", "near-duplicate")
@@ -112,27 +114,34 @@ async def crawl_once(config: Settings) -> PassSummary:
 
     from crawler.spider import NewsSpider
 
-    runner = AsyncCrawlerRunner(scrapy_settings(config, run_once=True))
-    crawler = runner.create_crawler(NewsSpider)
-    loop = asyncio.get_running_loop()
+    with claim_output(config):
+        runner = AsyncCrawlerRunner(scrapy_settings(config, run_once=True))
+        crawler = runner.create_crawler(NewsSpider)
+        with _stop_on_signals(crawler):
+            await runner.crawl(crawler)
+        with State(config.output.state_path) as state:
+            alerts_sent = await Sender(config, state).send_due()
+    assert crawler.stats is not None
+    return PassSummary.from_stats(crawler.stats.get_stats(), alerts_sent)
 
+
+@contextmanager
+def _stop_on_signals(crawler: Any) -> Iterator[None]:
+    """Ctrl-C or SIGTERM during a pass: stop fetching, keep what was decided."""
+    loop = asyncio.get_running_loop()
     stopping: list[asyncio.Future[None]] = []
 
-    def stop() -> None:  # Ctrl-C or SIGTERM: stop fetching, keep what was decided
+    def stop() -> None:
         if not stopping:
             stopping.append(asyncio.ensure_future(crawler.stop_async()))
 
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop)
     try:
-        await runner.crawl(crawler)
+        yield
     finally:
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
-    with State(config.output.state_path) as state:
-        alerts_sent = await Sender(config, state).send_due()
-    assert crawler.stats is not None
-    return PassSummary.from_stats(crawler.stats.get_stats(), alerts_sent)
 
 
 def run_in_reactor(main: Callable[[], Awaitable[T]]) -> T:

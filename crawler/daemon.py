@@ -30,6 +30,7 @@ from crawler.alerts.outbox import Sender
 from crawler.config import Settings, Source, load_settings
 from crawler.crawl import scrapy_settings
 from crawler.errors import CrawlerError
+from crawler.output import claim_output
 from crawler.signals import housekeeping, settings_reloaded, source_polled
 from crawler.state import State
 
@@ -234,7 +235,8 @@ class Daemon:
 
 
 async def run_daemon(config: Settings) -> None:
-    await Daemon(config).run()
+    with claim_output(config):
+        await Daemon(config).run()
 
 
 __all__ = ["Daemon", "run_daemon"]

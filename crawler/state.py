@@ -442,6 +442,11 @@ class State:
             self._db.execute("DELETE FROM signatures WHERE seen_at < ?", (before,))
         return gone
 
+    def item_known(self, item_id: str) -> bool:
+        return (
+            self._db.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone() is not None
+        )
+
     def record_also_reported(
         self, item_id: str, url: str, source_name: str | None, now: float | None = None
     ) -> None:

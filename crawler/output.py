@@ -1,0 +1,100 @@
+"""The output folder as one writer sees it: locked, checked, and reconciled on start.
+
+`crawler once` and `crawler run` hold an exclusive lock on `<output>/crawler.lock` while they
+write, so a second instance on the same folder is refused with a clear message. On start the
+queue and the state database are brought into agreement: an item delivered into `new/` or
+`cur/` whose record did not reach the database (a crash between the two) is recorded, so it is
+never delivered again; files left in `tmp/` by a crash are removed (they were never delivered).
+
+    with claim_output(config):
+        ...  # write items
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from crawler.config import Settings
+from crawler.dedup import normalize_url
+from crawler.errors import CrawlerError
+from crawler.queue import Queue
+from crawler.state import ItemRecord, State
+
+log = logging.getLogger("crawler.output")
+
+LOCK_NAME = "crawler.lock"
+
+
+class OutputBusy(CrawlerError):
+    """Another crawler process is writing to the same output folder."""
+
+
+@contextmanager
+def claim_output(config: Settings) -> Iterator[None]:
+    """Hold the output folder for the duration: lock, check, reconcile."""
+    folder = config.output.dir
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_path = folder / LOCK_NAME
+    handle = open(lock_path, "a+")  # noqa: SIM115 (held until the block ends)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            raise OutputBusy(
+                f"{folder}/ is in use by another crawler process (pid {owner}); "
+                "stop it first, or give this one its own output.dir"
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        queue = Queue(config.output.queue_dir)
+        _check_one_filesystem(queue)
+        with State(config.output.state_path) as state:
+            reconcile(queue, state)
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
+def _check_one_filesystem(queue: Queue) -> None:
+    devices = {os.stat(box).st_dev for box in (queue.tmp, queue.new, queue.cur)}
+    if len(devices) > 1:
+        raise CrawlerError(
+            f"{queue.root}: tmp/, new/ and cur/ must be on one filesystem, so that moving an "
+            "item between them is atomic"
+        )
+
+
+def reconcile(queue: Queue, state: State) -> int:
+    """Record delivered items the database does not know; purge stale tmp/ files.
+    Returns how many items were recorded."""
+    for stale in queue.tmp.iterdir():
+        log.warning("removing an unfinished queue file left by a crash: %s", stale.name)
+        stale.unlink(missing_ok=True)
+    recorded = 0
+    for box in ("new", "cur"):
+        for queued in queue.files(box):
+            if state.item_known(queued.id):
+                continue
+            try:
+                item = queued.read()
+            except (OSError, ValueError) as exc:
+                log.error("unreadable queue file %s: %s", queued.path, exc)
+                continue
+            urls = [normalize_url(u) for u in (item.get("url"), item.get("canonical_url")) if u]
+            state.record_article(
+                urls=urls or [queued.id],
+                outcome="queued",
+                content_hash=item.get("content_hash"),
+                item=ItemRecord.from_item(item),
+            )
+            recorded += 1
+    if recorded:
+        log.warning("recorded %d delivered item(s) missing from the state database", recorded)
+    return recorded
