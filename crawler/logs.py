@@ -18,7 +18,11 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Loggers whose INFO lines are Scrapy's and the libraries' own chatter.
 _QUIET = ("scrapy", "twisted", "trafilatura", "htmldate", "courlan", "filelock", "apscheduler")
 # These report failures that crawler.spider logs itself, one line each.
-_REPEATED = ("scrapy.downloadermiddlewares.retry", "scrapy.core.downloader.handlers.http11")
+_REPEATED = (
+    "scrapy.downloadermiddlewares.retry",
+    "scrapy.downloadermiddlewares.robotstxt",  # the page request then fails and is logged
+    "scrapy.core.downloader.handlers.http11",
+)
 
 
 def escape(text: str) -> str:

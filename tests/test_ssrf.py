@@ -1,0 +1,62 @@
+"""Links in feeds are untrusted: a canary server on a loopback address that is not allowed must
+receive nothing, whatever the spelling of its address, and through redirects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import run_crawler
+from localsite import LocalSite
+from pages import CASPIAN, ago, article_page, rss
+
+
+def test_no_request_reaches_a_host_that_is_not_allowed(site: LocalSite, tmp_path: Path) -> None:
+    with LocalSite("127.0.0.2") as canary, LocalSite("127.0.0.1") as neighbour:
+        port, other = canary.server.server_address[1], neighbour.server.server_address[1]
+        for server in (canary, neighbour):
+            server.route("/x", article_page("Caspian secrets", CASPIAN))
+        site.route("/good.html", article_page("Ships cross the Caspian", CASPIAN))
+        site.route("/redirect", "", status=302, headers={"Location": canary.url("/x")})
+        site.route(
+            "/redirect-neighbour",
+            "",
+            status=301,
+            headers={"Location": f"http://localhost:{other}/x"},
+        )
+        links = [
+            canary.url("/x"),
+            f"http://2130706434:{port}/x",  # 127.0.0.2 as one number
+            f"http://0x7f000002:{port}/x",  # in hex
+            f"http://0177.0.0.2:{port}/x",  # in octal
+            f"http://[::ffff:127.0.0.2]:{port}/x",  # IPv4-mapped IPv6
+            f"http://localhost:{other}/x",  # a name for a loopback address on another port
+            f"http://127.1:{other}/x",  # the short form
+            site.url("/redirect"),
+            site.url("/redirect-neighbour"),
+            site.url("/good.html"),
+        ]
+        entries = [
+            {"title": f"e{n}", "link": link, "guid": str(n), "published": ago(1)}
+            for n, link in enumerate(links)
+        ]
+        site.route("/feed.xml", rss("Feed", entries), "application/rss+xml")
+        settings = tmp_path / "crawler.toml"
+        settings.write_text(f"""
+[output]
+dir = "{tmp_path / "out"}"
+[fetch]
+allow_hosts = ["{site.host}"]
+delay = "0s"
+workers = 1
+[[feeds]]
+url = "{site.url("/feed.xml")}"
+""")
+        result = run_crawler("--settings", str(settings), "once", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert canary.hits() == {}, canary.hits()
+        assert neighbour.hits() == {}, neighbour.hits()
+    new = tmp_path / "out" / "queue" / "new"
+    titles = [json.loads(p.read_text("utf-8"))["title"] for p in new.glob("*.json")]
+    assert titles == ["Ships cross the Caspian"]  # everything else carried on
+    assert "Traceback" not in result.stderr
