@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler import __version__, logs
-from crawler.config import Settings, format_duration, load_settings, settings_path
+from crawler.config import FeedSource, Settings, format_duration, load_settings, settings_path
 from crawler.errors import CrawlerError, SettingsError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -112,6 +112,28 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=_queue_show)
     take = queue_commands.add_parser("take", help="move the oldest item to cur/ and print it")
     take.set_defaults(handler=_queue_take)
+    sources = command("sources", _sources_help, "find feeds on a site; import and export OPML")
+    source_commands = sources.add_subparsers(title="sources commands", metavar="ACTION")
+    discover = source_commands.add_parser(
+        "discover",
+        help="find the feeds a site offers",
+        description="Find the feeds a site offers: the page's feed links, links that look like "
+        "feeds, then the usual paths. Each is fetched and parsed. Exit 0 when one was found.",
+    )
+    discover.add_argument("url", help="a page of the site, usually its home page")
+    discover.add_argument("--add", action="store_true", help="add the feeds to the settings file")
+    discover.set_defaults(handler=_sources_discover)
+    opml_import = source_commands.add_parser(
+        "import", help="add the feeds of an OPML file (with their folders as tags) to the settings"
+    )
+    opml_import.add_argument("file", help="an OPML file, as feed readers export it")
+    opml_import.add_argument(
+        "--dry-run", action="store_true", help="show what would be added; change nothing"
+    )
+    opml_import.set_defaults(handler=_sources_import)
+    export = source_commands.add_parser("export", help="write the settings' feeds as OPML")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not standard output")
+    export.set_defaults(handler=_sources_export)
     return parser
 
 
@@ -258,6 +280,7 @@ def _check(args: argparse.Namespace) -> int:
         print(
             f"  {feed.url}  every {format_duration(feed.every)}"
             + (f"  ({feed.name})" if feed.name else "")
+            + (f"  [{', '.join(feed.tags)}]" if feed.tags else "")
         )
     print(f"sites ({len(config.sites)}):", file=out)
     for site in config.sites:
@@ -347,6 +370,89 @@ def _queue_take(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     print(json.dumps(queued.read(), ensure_ascii=False, indent=2))
     print(f"moved to {queued.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _sources_help(args: argparse.Namespace) -> int:
+    print("usage: crawler sources {discover URL [--add], import FILE, export}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _sources_discover(args: argparse.Namespace) -> int:
+    from crawler.config import FetchSettings
+    from crawler.sources.discover import COMMON_PATHS, discover
+
+    exists = args.add or args.settings or Path(settings_path(None)).exists()
+    config = _settings(args) if exists else None
+    fetch = config.fetch if config else FetchSettings()
+    results = discover(
+        args.url,
+        user_agent=fetch.user_agent,
+        allow_hosts=fetch.allow_hosts,
+        timeout=fetch.timeout.total_seconds(),
+        max_bytes=fetch.max_page_size,
+    )
+    feeds = [result for result in results if result.ok]
+    for feed in feeds:
+        print(f"{feed.kind:4}  {feed.url}  {feed.title or '(no title)'}  ({feed.entries} entries)")
+    for failed in results:
+        if not failed.ok and failed.origin != "path":
+            print(f"failed  {failed.url}  {failed.error}")
+    if any(r.origin == "path" for r in results) and not any(r.origin == "path" for r in feeds):
+        print(f"no feed at the usual paths ({', '.join(COMMON_PATHS)})")
+    print(f"{len(feeds)} feed(s) found")
+    if args.add and config is not None and feeds:
+        _add_feeds(config.path, [feed.as_source() for feed in feeds], dry_run=False)
+    return EXIT_OK if feeds else EXIT_ERROR
+
+
+def _sources_import(args: argparse.Namespace) -> int:
+    from crawler.sources.opml import OpmlError, read_opml
+
+    config = _settings(args)
+    try:
+        feeds = read_opml(Path(args.file).read_bytes())
+    except OSError as exc:
+        print(f"crawler: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OpmlError as exc:
+        print(f"crawler: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.file}: {len(feeds)} feed(s)")
+    _add_feeds(config.path, [feed.as_source() for feed in feeds], dry_run=args.dry_run)
+    return EXIT_OK
+
+
+def _add_feeds(path: str, feeds: list[FeedSource], *, dry_run: bool) -> None:
+    from crawler.sources.settings_file import add_feeds
+
+    added = set(add_feeds(path, feeds, dry_run=dry_run))
+    for feed in feeds:
+        if feed.url in added:
+            tags = f"  [{', '.join(feed.tags)}]" if feed.tags else ""
+            print(f"{'would add' if dry_run else 'added'}  {feed.url}  {feed.name or ''}{tags}")
+    verb = "would be added to" if dry_run else "added to"
+    print(f"{len(added)} {verb} {path}, {len(feeds) - len(added)} already there")
+    if added and not dry_run:
+        print("a running `crawler run` reads them on SIGHUP", file=sys.stderr)
+
+
+def _sources_export(args: argparse.Namespace) -> int:
+    from crawler.sources.opml import OpmlFeed, write_opml
+
+    config = _settings(args)
+    feeds = [OpmlFeed(feed.url, feed.name, list(feed.tags)) for feed in config.feeds]
+    data = write_opml(feeds, "crawler feeds")
+    if args.output:
+        try:
+            Path(args.output).write_bytes(data)
+        except OSError as exc:
+            print(f"crawler: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"{len(feeds)} feed(s) written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     return EXIT_OK
 
 
