@@ -45,7 +45,8 @@ def file_name(item_id: str, fetched_at: str) -> str:
     return f"{stamp}.{item_id}.json"
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or link in `path` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -71,7 +72,7 @@ class Queue:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.link(tmp_path, new_path)  # fails rather than overwrite an existing item
-            _fsync_dir(self.new)
+            fsync_dir(self.new)
         except OSError as exc:
             raise QueueError(f"cannot write {new_path}: {exc.strerror or exc}") from exc
         finally:

@@ -127,15 +127,22 @@ class NewsSpider(scrapy.Spider):
     # Callbacks return lists, not generators: Scrapy inspects the source of every generator
     # callback it calls, which costs more than a poll that answers 304.
 
-    async def parse_feed(self, response: Response) -> list[scrapy.Request]:
+    def _answered_without_content(self, response: Response) -> bool:
+        """Handle a poll answered 429/503 (come back later) or 304 (unchanged); True if so."""
         source: SourceRef = response.meta["source"]
         if response.status in RATE_LIMITED:
             retry_after = _retry_after(response)
             self._source_error(source, response.status, f"HTTP {response.status}", retry_after)
-            return []
+            return True
         self._count("sources_polled")
         if response.status == 304:
             self._finish_poll(source, status=304)
+            return True
+        return False
+
+    async def parse_feed(self, response: Response) -> list[scrapy.Request]:
+        source: SourceRef = response.meta["source"]
+        if self._answered_without_content(response):
             return []
         try:
             feed = await self.workers.run(
@@ -223,13 +230,7 @@ class NewsSpider(scrapy.Spider):
         (its recent, unseen pages, with Google News dates and titles)."""
         source: SourceRef = response.meta["source"]
         level: int = response.meta["sitemap_level"]
-        if response.status in RATE_LIMITED:
-            retry_after = _retry_after(response)
-            self._source_error(source, response.status, f"HTTP {response.status}", retry_after)
-            return []
-        self._count("sources_polled")
-        if response.status == 304:
-            self._finish_poll(source, status=304)
+        if self._answered_without_content(response):
             return []
         if urlsplit(response.url).path.endswith("/robots.txt"):
             children = robots_sitemaps(response.body, response.url)

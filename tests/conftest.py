@@ -22,6 +22,15 @@ def site() -> Iterator[LocalSite]:
         yield local
 
 
+def base_settings(tmp_path: Path, site: LocalSite) -> str:
+    """The start of a test's settings: output under tmp_path, `site` allowed, no politeness
+    delay, one extraction worker. Tests add their sources and topics after it."""
+    return (
+        f'[output]\ndir = "{tmp_path / "out"}"\n'
+        f'[fetch]\nallow_hosts = ["{site.host}"]\ndelay = "0s"\nworkers = 1\n'
+    )
+
+
 def run_crawler(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run `crawler ARGS` as a separate process, as a user or cron would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from conftest import run_crawler
+from conftest import base_settings, run_crawler
 from localsite import LocalSite
 from pages import CASPIAN, WIRE, ago, article_page, rss
 
@@ -25,13 +25,7 @@ def _settings(site: LocalSite, tmp_path: Path, keep: str = "30d") -> Path:
     path = tmp_path / "crawler.toml"
     path.write_text(
         f"""
-[output]
-dir = "{tmp_path / "out"}"
-[fetch]
-allow_hosts = ["{site.host}"]
-delay = "0s"
-workers = 1
-[dedup]
+{base_settings(tmp_path, site)}[dedup]
 keep = "{keep}"
 [[feeds]]
 url = "{site.url("/feed.xml")}"

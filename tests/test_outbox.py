@@ -15,7 +15,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-from conftest import run_crawler
+from conftest import base_settings, run_crawler
 from localsite import LocalSite
 from pages import CASPIAN, SITE_STORY, WIRE, ago, article_page, rss
 from smtpserver import Recorder, closed_port, smtp_server
@@ -185,13 +185,7 @@ def test_a_daemon_killed_while_sending_delivers_exactly_once_after_restart(
     with smtp_server(handler) as port:
         settings = tmp_path / "crawler.toml"
         settings.write_text(f"""
-[output]
-dir = "{tmp_path / "out"}"
-[fetch]
-allow_hosts = ["{site.host}"]
-delay = "0s"
-workers = 1
-[[feeds]]
+{base_settings(tmp_path, site)}[[feeds]]
 url = "{site.url("/feed.xml")}"
 every = "1m"
 [[topics]]

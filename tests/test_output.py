@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_crawler
+from conftest import base_settings, run_crawler
 from daemonproc import Daemon, wait_for
 from localsite import LocalSite
 from pages import CASPIAN, ago, article_page, rss
@@ -78,13 +78,7 @@ def test_once_refuses_to_run_beside_a_daemon(
     )
     settings = tmp_path / "crawler.toml"
     settings.write_text(f"""
-[output]
-dir = "{tmp_path / "out"}"
-[fetch]
-allow_hosts = ["{site.host}"]
-delay = "0s"
-workers = 1
-[[feeds]]
+{base_settings(tmp_path, site)}[[feeds]]
 url = "{site.url("/feed.xml")}"
 """)
     daemon = Daemon(settings, tmp_path)

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from conftest import run_crawler
+from conftest import base_settings, run_crawler
 from daemonproc import Daemon, wait_for
 from localsite import LocalSite
 from pages import CASPIAN, OFF_TOPIC, SITE_STORY, WIRE, ago, article_page
@@ -46,13 +46,7 @@ def index(children: list[tuple[str, datetime]]) -> bytes:
 def _settings(tmp_path: Path, site: LocalSite, sources: str) -> Path:
     path = tmp_path / "crawler.toml"
     path.write_text(f"""
-[output]
-dir = "{tmp_path / "out"}"
-[fetch]
-allow_hosts = ["{site.host}"]
-delay = "0s"
-workers = 1
-{sources}
+{base_settings(tmp_path, site)}{sources}
 [[topics]]
 name = "caspian"
 query = "Caspian"

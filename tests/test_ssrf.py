@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_crawler
+from conftest import base_settings, run_crawler
 from localsite import LocalSite
 from pages import CASPIAN, ago, article_page, rss
 
@@ -43,13 +43,7 @@ def test_no_request_reaches_a_host_that_is_not_allowed(site: LocalSite, tmp_path
         site.route("/feed.xml", rss("Feed", entries), "application/rss+xml")
         settings = tmp_path / "crawler.toml"
         settings.write_text(f"""
-[output]
-dir = "{tmp_path / "out"}"
-[fetch]
-allow_hosts = ["{site.host}"]
-delay = "0s"
-workers = 1
-[[feeds]]
+{base_settings(tmp_path, site)}[[feeds]]
 url = "{site.url("/feed.xml")}"
 """)
         result = run_crawler("--settings", str(settings), "once", cwd=tmp_path)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import run_crawler
+from conftest import base_settings, run_crawler
 from localsite import LocalSite
 from pages import CASPIAN, OFF_TOPIC, WIRE, ago, article_page, rss
 
@@ -65,13 +65,7 @@ def test_recent_articles_and_backfill_of_a_new_topic(site: LocalSite, tmp_path: 
     ]
     site.route("/feed.xml", rss("Feed", entries), "application/rss+xml")
     base = f"""
-[output]
-dir = "{tmp_path / "out"}"
-[fetch]
-allow_hosts = ["{site.host}"]
-delay = "0s"
-workers = 1
-[[feeds]]
+{base_settings(tmp_path, site)}[[feeds]]
 url = "{site.url("/feed.xml")}"
 [[topics]]
 name = "ships"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from crawler.errors import PermanentFailure, TemporaryFailure
+from crawler.queue import fsync_dir
 
 log = logging.getLogger(__name__)
 Security = Literal["starttls", "tls", "none"]
@@ -36,14 +37,6 @@ class Transport(Protocol):
     def send(self, message: EmailMessage) -> None:
         """Deliver `message` or raise TemporaryFailure / PermanentFailure; blocking."""
         ...
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FileTransport:
@@ -69,7 +62,7 @@ class FileTransport:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp_path, path)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except OSError as exc:
             raise TemporaryFailure(f"cannot write {path}: {exc.strerror or exc}") from exc
         finally:
