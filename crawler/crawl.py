@@ -53,6 +53,8 @@ def scrapy_settings(config: Settings, *, run_once: bool = True) -> dict[str, Any
         "DOWNLOADER_MIDDLEWARES": {
             "crawler.middlewares.UrlGuardMiddleware": 50,
             "crawler.middlewares.ConditionalGetMiddleware": 560,
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "crawler.middlewares.RobotsPolicyMiddleware": 100,
         },
         "ITEM_PIPELINES": {
             "crawler.pipelines.ExtractPipeline": 100,

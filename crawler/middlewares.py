@@ -10,22 +10,29 @@ Every request, feed polls included, passes through these:
   connection uses, so a DNS answer that changes between check and connect (rebinding) fails too.
 - `ConditionalGetMiddleware` sends a feed's stored ETag / Last-Modified so an unchanged feed
   costs a 304 and no parsing.
+- `RobotsPolicyMiddleware` is Scrapy's robots.txt middleware with RFC 9309's rules: a robots.txt
+  that answers 4xx allows everything, one that is unreachable (5xx, timeout, refused) disallows
+  everything for now; each host's rules are fetched again after a day (an hour after an error).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
 from zope.interface import implementer
 
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
     from scrapy.statscollectors import StatsCollector
 
 log = logging.getLogger("crawler.guard")
@@ -63,6 +70,10 @@ def refusal(url: str, allow_hosts: frozenset[str]) -> str | None:
     return None
 
 
+class RefusedRequest(IgnoreRequest):
+    """A URL crawler never fetches (scheme or host); unlike a robots.txt refusal, final."""
+
+
 class UrlGuardMiddleware:
     def __init__(self, allow_hosts: frozenset[str], stats: StatsCollector) -> None:
         self.allow_hosts = allow_hosts
@@ -78,7 +89,7 @@ class UrlGuardMiddleware:
         reason = refusal(request.url, self.allow_hosts)
         if reason is not None:
             self.stats.inc_value("crawler/refused_urls")
-            raise IgnoreRequest(f"refused {request.url}: {reason}")
+            raise RefusedRequest(f"refused {request.url}: {reason}")
 
 
 class ConditionalGetMiddleware:
@@ -167,3 +178,51 @@ class _PublicOnly:
 
     def resolutionComplete(self) -> None:
         self.receiver.resolutionComplete()
+
+
+class _DisallowAll:
+    """The rules of a host whose robots.txt could not be read (RFC 9309, 2.3.1.4)."""
+
+    def allowed(self, url: str | bytes, user_agent: str | bytes) -> bool:
+        return False
+
+    def sitemaps(self) -> list[str]:
+        return []
+
+
+class RobotsPolicyMiddleware(RobotsTxtMiddleware):
+    KEEP = 24 * 3600.0  # seconds a host's rules are used before they are fetched again
+    KEEP_AFTER_ERROR = 3600.0
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self._expires: dict[str, float] = {}
+
+    async def robot_parser(self, request: Request) -> Any:
+        netloc = urlsplit(request.url).netloc
+        if self._expires.get(netloc, float("inf")) < time.monotonic():
+            self._parsers.pop(netloc, None)  # stale: fetch the rules again
+            self._expires.pop(netloc, None)
+        return await super().robot_parser(request)
+
+    async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
+        if 500 <= response.status < 600:
+            self._settle(netloc, _DisallowAll(), self.KEEP_AFTER_ERROR)
+            self._stats.inc_value("robotstxt/unreachable")
+            return
+        if 400 <= response.status < 500:
+            self._settle(netloc, None, self.KEEP)  # no rules: everything is allowed
+            return
+        await super()._parse_robots(response, netloc, request)
+        self._expires[netloc] = time.monotonic() + self.KEEP
+
+    def _robots_error(self, exc: Exception, netloc: str) -> None:
+        self._settle(netloc, _DisallowAll(), self.KEEP_AFTER_ERROR)
+        self._stats.inc_value("robotstxt/unreachable")
+
+    def _settle(self, netloc: str, parser: Any, keep: float) -> None:
+        waiting = self._parsers[netloc]
+        self._parsers[netloc] = parser
+        self._expires[netloc] = time.monotonic() + keep
+        if isinstance(waiting, Deferred):
+            waiting.callback(parser)

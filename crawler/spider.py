@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import DontCloseSpider, DownloadCancelledError, IgnoreRequest
+from scrapy.exceptions import DontCloseSpider, DownloadCancelledError
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -29,6 +29,7 @@ from crawler import schedule
 from crawler.config import FeedSource, Settings, SitemapSource, SiteSource, Source
 from crawler.dedup import normalize_url
 from crawler.items import Page
+from crawler.middlewares import RefusedRequest
 from crawler.signals import settings_reloaded, source_polled
 from crawler.sources import SourceRef
 from crawler.sources.feeds import FeedEntry, FeedError, parse_feed
@@ -367,8 +368,8 @@ class NewsSpider(scrapy.Spider):
         entry: FeedEntry | None = request.meta.get("entry")
         status = _failure_status(failure)
         reason = _failure_reason(failure)
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):
-            outcome = "refused"  # a scheme or host we never fetch, or robots.txt said no
+        if failure.check(RefusedRequest):
+            outcome = "refused"  # a scheme or host we never fetch
         elif failure.check(DownloadCancelledError):
             outcome, reason = "too-large", "larger than fetch.max_page_size"
         elif status in PERMANENT_STATUSES:
