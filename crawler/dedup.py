@@ -15,6 +15,7 @@ Three layers, cheapest first:
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 import unicodedata
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from crawler.state import State
 
 _WORDS = re.compile(r"\w+")
+log = logging.getLogger("crawler.dedup")
 
 
 def normalize_url(url: str) -> str:
@@ -109,4 +111,15 @@ class SeenUrlFilter:
         self._in_flight.clear()
 
     def log(self, request: Request, spider: object) -> None:
+        redirects = request.meta.get("redirect_urls")
+        if redirects:  # a redirect back to a page already on its way: a loop
+            source = request.meta.get("source")
+            log.warning(
+                "page failed source=%s url=%s error=redirect loop (%s)",
+                getattr(source, "url", "-"),
+                redirects[0],
+                " -> ".join([*redirects, request.url]),
+            )
+            self.crawler.stats.inc_value("crawler/page_errors")  # type: ignore[union-attr]
+            return
         self.crawler.stats.inc_value("crawler/already_seen")  # type: ignore[union-attr]

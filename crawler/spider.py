@@ -259,7 +259,8 @@ class NewsSpider(scrapy.Spider):
                 elif not self.state.entry_seen(source.id, entry.url):
                     self._count("entries_new")
                     item = FeedEntry(entry.url, entry.url, entry.title, None, None, entry.published)
-                    requests.append(self._article_request(entry.url, source, entry=item))
+                    if request := self._article_request(entry.url, source, entry=item):
+                        requests.append(request)
         self._finish_poll(
             source,
             status=response.status,
@@ -315,7 +316,8 @@ class NewsSpider(scrapy.Spider):
                 self._count("budget_exhausted")
                 continue
             state.budget -= 1
-            yield self._article_request(link.url, meta["source"], meta=meta)
+            if request := self._article_request(link.url, meta["source"], meta=meta):
+                yield request
         if not site.follow:
             return
         sections = LinkExtractor(allow=site.follow, deny=site.deny)
@@ -339,13 +341,23 @@ class NewsSpider(scrapy.Spider):
         *,
         entry: FeedEntry | None = None,
         meta: dict[str, Any] | None = None,
-    ) -> scrapy.Request:
-        return scrapy.Request(
-            url,
-            callback=self.parse_article,
-            errback=self.article_failed,
-            meta={"source": source, "entry": entry, **(meta or {})},
-        )
+    ) -> scrapy.Request | None:
+        """The request for an article page; None for a link Scrapy cannot even represent
+        (`javascript:alert(1)`, `mailto:x`), which is refused and remembered like any other."""
+        try:
+            return scrapy.Request(
+                url,
+                callback=self.parse_article,
+                errback=self.article_failed,
+                meta={"source": source, "entry": entry, **(meta or {})},
+            )
+        except ValueError as exc:
+            self._count("refused_urls")
+            self.state.mark_urls([url], "refused")
+            if entry is not None and source.id is not None:
+                self.state.mark_entries(source.id, [entry.key])
+            log.warning("page failed source=%s url=%s error=refused: %s", source.url, url, exc)
+            return None
 
     def parse_article(self, response: Response) -> list[Page | scrapy.Request]:
         self._count("pages_fetched")
