@@ -53,3 +53,4 @@ def daemons() -> Iterator[list[Daemon]]:
         if daemon.process.poll() is None:
             daemon.process.kill()
             daemon.process.wait()
+        daemon.log.close()

@@ -36,6 +36,8 @@ class _Handler(BaseHTTPRequestHandler):
             route = self.server.routes.get(path) or self.server.routes.get(path.split("?")[0])
         if route is None:
             route = Route(b"not found", "text/plain", 404)
+        if self.server.delay:
+            time.sleep(self.server.delay)
         if route.hang:
             self.server.release.wait(60)  # a server that accepts and never answers
             return
@@ -68,6 +70,7 @@ class _Server(ThreadingHTTPServer):
     log: list[tuple[str, dict[str, str]]]
     lock: Lock
     release: Event
+    delay: float
 
 
 class LocalSite:
@@ -77,6 +80,7 @@ class LocalSite:
         self.server.log = []
         self.server.lock = Lock()
         self.server.release = Event()
+        self.server.delay = 0.0  # seconds before each answer
         self.host = f"{address}:{self.server.server_address[1]}"
         self.thread = Thread(target=self.server.serve_forever, daemon=True)
 
