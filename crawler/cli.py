@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     alert_test.add_argument("topic")
     alert_test.set_defaults(handler=_alerts_test)
+    repair = command("repair", _repair, "rebuild a damaged state database from the queue folder")
+    repair.add_argument("--force", action="store_true", help="rebuild even if it looks sound")
     status = command("status", _status, "per-source health, queue depth, daemon")
     status.add_argument("--json", action="store_true", help="print the report as JSON")
     command("check", _check, "validate the settings and print what they say")
@@ -171,6 +173,13 @@ def _run(args: argparse.Namespace) -> int:
 
     config = _settings(args)
     run_in_reactor(lambda: run_daemon(config))
+    return EXIT_OK
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from crawler.output import repair
+
+    print(repair(_settings(args), force=args.force))
     return EXIT_OK
 
 

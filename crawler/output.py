@@ -15,8 +15,11 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from crawler.config import Settings
 from crawler.dedup import normalize_url
@@ -36,10 +39,18 @@ class OutputBusy(CrawlerError):
 @contextmanager
 def claim_output(config: Settings) -> Iterator[None]:
     """Hold the output folder for the duration: lock, check, reconcile."""
-    folder = config.output.dir
+    with _locked(config.output.dir):
+        queue = Queue(config.output.queue_dir)
+        _check_one_filesystem(queue)
+        with State(config.output.state_path) as state:
+            reconcile(queue, state)
+        yield
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
-    lock_path = folder / LOCK_NAME
-    handle = open(lock_path, "a+")  # noqa: SIM115 (held until the block ends)
+    handle = open(folder / LOCK_NAME, "a+")  # noqa: SIM115 (held until the block ends)
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -53,13 +64,47 @@ def claim_output(config: Settings) -> Iterator[None]:
         handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
-        queue = Queue(config.output.queue_dir)
-        _check_one_filesystem(queue)
-        with State(config.output.state_path) as state:
-            reconcile(queue, state)
         yield
     finally:
         handle.close()  # releases the lock
+
+
+def repair(config: Settings, *, force: bool = False) -> str:
+    """Rebuild a damaged state database from the queue folder; says what it did.
+
+    The damaged file is kept beside the new one. What only the database knew is lost: the
+    sources' validators and schedules, the URLs of pages that were not queued, near-duplicate
+    signatures, the archive and alerts not yet sent."""
+    path = config.output.state_path
+    with _locked(config.output.dir):
+        problem = _problem(path) if path.exists() else "there is no state database"
+        if problem is None and not force:
+            return f"{path}: the state database is sound; nothing to repair"
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            damaged = Path(f"{path}{suffix}")
+            if damaged.exists():
+                damaged.rename(Path(f"{aside}{suffix}"))
+        queue = Queue(config.output.queue_dir)
+        with State(path) as state:
+            recorded = reconcile(queue, state)
+    kept = f"; the old file is {aside}" if problem != "there is no state database" else ""
+    return (
+        f"{path}: {problem or 'rebuilt on request'}; rebuilt from {recorded} queued item(s){kept}"
+    )
+
+
+def _problem(path: Path) -> str | None:
+    """What is wrong with the state database, or None if SQLite finds it sound."""
+    try:
+        db = sqlite3.connect(path)
+        try:
+            result = db.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if result == "ok" else f"integrity check failed: {result}"
 
 
 def _check_one_filesystem(queue: Queue) -> None:

@@ -211,7 +211,10 @@ class State:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StateError(f"{self.path}: cannot use the state database: {exc}") from None
+            raise StateError(
+                f"{self.path}: cannot use the state database: {exc}; "
+                "`crawler repair` rebuilds it from the queue folder"
+            ) from None
 
     def __enter__(self) -> State:
         return self

@@ -92,3 +92,31 @@ url = "{site.url("/feed.xml")}"
     assert daemon.stop() == 0
     assert len(list(new.glob("*.json"))) == 1
     assert json.loads(next(new.glob("*.json")).read_text())["title"] == "Ships cross the Caspian"
+
+
+def test_a_corrupt_database_fails_loudly_and_repair_rebuilds_it(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    queue = Queue(config.output.queue_dir)
+    with claim_output(config):
+        queue.put(_item("01JAAAAAAAAAAAAAAAAAAAAAAA", "https://e.example/a"))
+    settings = tmp_path / "crawler.toml"
+    settings.write_text(f'[output]\ndir = "{tmp_path / "out"}"\n')
+    sound = run_crawler("--settings", str(settings), "repair", cwd=tmp_path)
+    assert sound.returncode == 0 and "sound; nothing to repair" in sound.stdout
+
+    state_db = config.output.state_path
+    for suffix in ("-wal", "-shm"):
+        Path(f"{state_db}{suffix}").unlink(missing_ok=True)
+    state_db.write_bytes(b"SQLite format 3\0" + b"\xff" * 8000)  # a damaged file
+    broken = run_crawler("--settings", str(settings), "once", cwd=tmp_path)
+    assert broken.returncode == 1
+    assert "cannot use the state database" in broken.stderr and "crawler repair" in broken.stderr
+    assert "Traceback" not in broken.stderr
+
+    repaired = run_crawler("--settings", str(settings), "repair", cwd=tmp_path)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "rebuilt from 1 queued item(s)" in repaired.stdout
+    assert list(state_db.parent.glob("state.db.damaged-*"))
+    with State(state_db) as state:
+        assert state.item_known("01JAAAAAAAAAAAAAAAAAAAAAAA")
+        assert state.url_seen("https://e.example/a")
