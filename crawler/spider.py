@@ -35,7 +35,7 @@ from crawler.sources import SourceRef
 from crawler.sources.feeds import FeedEntry, FeedError, parse_feed
 from crawler.sources.sitemaps import SitemapError, parse_sitemap, robots_sitemaps
 from crawler.state import State
-from crawler.workers import Workers
+from crawler.workers import Workers, shared_workers
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -64,7 +64,7 @@ class NewsSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.config = crawler.settings["CRAWLER_CONFIG"]
         spider.state = State(spider.config.output.state_path)
-        spider.workers = Workers(spider.config.fetch.extraction_workers)
+        spider.workers = shared_workers(spider.config.fetch.extraction_workers)
         spider._index_sources()
         spider._site_pass = {}
         spider.run_once = bool(crawler.settings.getbool("CRAWLER_RUN_ONCE", True))
@@ -75,7 +75,6 @@ class NewsSpider(scrapy.Spider):
         return spider
 
     def _closed(self) -> None:
-        self.workers.close()
         self.state.close()
 
     def _idle(self) -> None:

@@ -41,6 +41,17 @@ def _start_worker(parent: int) -> None:
         importlib.import_module(module)
 
 
+_POOLS: dict[int, Workers] = {}
+
+
+def shared_workers(count: int) -> Workers:
+    """The process's pool of `count` workers, started once and kept across passes (the demo and
+    the benchmarks run several in one process); it ends with the process."""
+    if count not in _POOLS:
+        _POOLS[count] = Workers(count)
+    return _POOLS[count]
+
+
 class Workers:
     def __init__(self, count: int) -> None:
         self.pool = ProcessPoolExecutor(

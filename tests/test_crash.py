@@ -82,3 +82,34 @@ def test_kill_9_at_random_moments_delivers_each_item_exactly_once(
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db.execute("SELECT count(*) FROM items").fetchone()[0] == ARTICLES
     assert list((out / "queue" / "tmp").iterdir()) == []
+
+
+def test_sigterm_under_load_stops_within_the_bound_and_loses_nothing(
+    site: LocalSite, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    _serve(site)
+    site.server.delay = 0.1
+    settings = tmp_path / "crawler.toml"
+    feeds = "".join(
+        f'[[feeds]]\nurl = "{site.url(f"/feed/{f}.xml")}"\nevery = "2s"\n' for f in range(FEEDS)
+    )
+    settings.write_text(
+        base_settings(tmp_path, site)
+        + 'per_domain = 8\n[schedule]\nmin_every = "1s"\nmax_every = "2s"\n'
+        + 'stop_timeout = "5s"\n'
+        + feeds
+    )
+    out = tmp_path / "out"
+    daemon = Daemon(settings, tmp_path)
+    daemons.append(daemon)
+    wait_for(lambda: len(_delivered(out)) >= 20, what="the first items")
+    stopping = time.monotonic()
+    assert daemon.stop() == 0, daemon.output()
+    assert time.monotonic() - stopping < 5 + 5
+    assert len(_delivered(out)) < ARTICLES  # it really was stopped in the middle
+    again = Daemon(settings, tmp_path)
+    daemons.append(again)
+    wait_for(lambda: len(_delivered(out)) >= ARTICLES, timeout=90, what="every article")
+    assert again.stop() == 0
+    titles = sorted(item["title"] for item in _delivered(out))
+    assert titles == sorted(f"Story {n}" for n in range(ARTICLES))

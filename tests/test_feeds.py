@@ -139,3 +139,21 @@ def test_feed_ttl(channel: str, seconds: float | None) -> None:
         "</channel></rss>"
     ).encode()
     assert parse_feed(body, "https://t.example/feed").ttl == seconds
+
+
+def test_a_lying_charset_and_control_characters_do_not_break_a_feed() -> None:
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        "<item><title>Caf\xe9 \x07bell\x1b[31m</title><link>https://t.example/a</link></item>"
+        "</channel></rss>"
+    ).encode("latin-1")  # declared utf-8, sent latin-1
+    (entry,) = parse_feed(body, "https://t.example/feed").entries
+    assert entry.link == "https://t.example/a"
+    assert entry.title is not None and "bell" in entry.title
+
+
+def test_relative_links_and_xml_base_are_made_absolute() -> None:
+    body = b"""<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://other.example/news/">
+    <title>T</title><entry><title>a</title><id>1</id><link href="story/1"/></entry></feed>"""
+    (entry,) = parse_feed(body, "https://t.example/atom.xml").entries
+    assert entry.link == "https://other.example/news/story/1"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_crawler
+from conftest import base_settings, run_crawler
 from localsite import LocalSite
 from pages import CASPIAN, JUNK_MARKERS, OFF_TOPIC, SITE_STORY, WIRE, ago, article_page, atom, rss
 
@@ -220,3 +220,24 @@ def test_queue_commands(first_run) -> None:
     assert json.loads(taken.stdout)["id"] == first_id
     assert len(_items(tmp_path)) == 2
     assert len(list((tmp_path / "out" / "queue" / "cur").glob("*.json"))) == 1
+
+
+def test_an_entry_republished_with_a_new_guid_is_not_a_new_item(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    site.route("/a.html", article_page("Ships cross the Caspian", CASPIAN))
+    settings = tmp_path / "crawler.toml"
+    settings.write_text(
+        base_settings(tmp_path, site) + f'[[feeds]]\nurl = "{site.url("/feed.xml")}"\n'
+    )
+    for guid in ("guid-1", "guid-2", "guid-3"):  # a feed that mints a new guid on every poll
+        entry = {
+            "title": "a",
+            "link": site.url("/a.html?utm_source=rss"),
+            "guid": guid,
+            "published": ago(1),
+        }
+        site.route("/feed.xml", rss("Feed", [entry]), "application/rss+xml")
+        assert run_crawler("--settings", str(settings), "once", cwd=tmp_path).returncode == 0
+    assert len(_items(tmp_path)) == 1
+    assert site.hits("/a.html?utm_source=rss") == 1
