@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+
 def article(path: str) -> bytes:
     """A page whose body shares no sentence with any other, so no two are near-duplicates."""
     rng = random.Random(zlib.crc32(path.encode()))
@@ -241,6 +242,7 @@ def soak(args: argparse.Namespace) -> None:
         stderr=subprocess.DEVNULL,
     )
     samples = []
+    extras: list[tuple[int, int, int]] = []
     end = time.monotonic() + args.minutes * 60
     cycle = 0
     while time.monotonic() < end:
@@ -248,8 +250,16 @@ def soak(args: argparse.Namespace) -> None:
         cycle += 1
         site.change(args.change, cycle)
         samples.append((time.monotonic(), rss_mib(daemon.pid)))
+        wal = folder / "out" / "state.db-wal"
+        extra = (
+            open_files(daemon.pid),
+            threads(daemon.pid),
+            wal.stat().st_size if wal.exists() else 0,
+        )
+        extras.append(extra)
         print(
-            f"  {samples[-1][0] - samples[0][0]:6.0f}s  daemon RSS {samples[-1][1]:7.1f} MiB",
+            f"  {samples[-1][0] - samples[0][0]:6.0f}s  daemon RSS {samples[-1][1]:7.1f} MiB  "
+            f"open files {extra[0]}  threads {extra[1]}  WAL {extra[2] / 1024:.0f} KiB",
             flush=True,
         )
     daemon.send_signal(signal.SIGTERM)
@@ -263,10 +273,13 @@ def soak(args: argparse.Namespace) -> None:
         ).stdout
     )
     warm = samples[min(len(samples) - 1, len(samples) // 5)][1]
+    first, last = extras[min(len(extras) - 1, len(extras) // 5)], extras[-1]
     print(
-        f"\nsoak {args.minutes} min, {args.feeds} feeds: RSS after warm-up {warm:.1f} MiB, "
-        f"at end {samples[-1][1]:.1f} MiB ({samples[-1][1] / warm:.2f}x); "
-        f"items queued {status['items_queued']}"
+        f"\nsoak {args.minutes} min, {args.feeds} feeds every 5 s "
+        f"(about {int(args.minutes * 12)} polls each): RSS after warm-up {warm:.1f} MiB, "
+        f"at end {samples[-1][1]:.1f} MiB ({samples[-1][1] / warm:.2f}x); open files "
+        f"{first[0]} -> {last[0]}; threads {first[1]} -> {last[1]}; WAL {first[2] // 1024} -> "
+        f"{last[2] // 1024} KiB; items queued {status['items_queued']}"
     )
 
 
@@ -280,6 +293,17 @@ def rss_mib(pid: int) -> float:
         except FileNotFoundError:
             continue
     return total / 1024
+
+
+def open_files(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
 
 
 def children(pid: int) -> list[int]:
