@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import time
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
@@ -67,6 +68,27 @@ def refusal(url: str, allow_hosts: frozenset[str]) -> str | None:
         return None  # a name; resolved addresses are checked when connecting
     if not address.is_global:
         return f"address {host} is not public"
+    return None
+
+
+def resolved_refusal(url: str, allow_hosts: frozenset[str]) -> str | None:
+    """`refusal`, plus the addresses the host name resolves to now: for the command-line fetches
+    (`sources discover`, `topics test URL`) that do not go through the crawl's resolver."""
+    reason = refusal(url, allow_hosts)
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    if reason is not None or host in allow_hosts or f"{host}:{parts.port}" in allow_hosts:
+        return reason
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        return f"cannot resolve {host}: {exc.strerror or exc}"
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        address = getattr(address, "ipv4_mapped", None) or address
+        if not address.is_global and str(address) not in allow_hosts:
+            return f"{host} resolves to {address}, which is not public"
     return None
 
 

@@ -3,7 +3,9 @@ receive nothing, whatever the spelling of its address, and through redirects."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 from pathlib import Path
 
 from conftest import base_settings, run_crawler
@@ -54,3 +56,17 @@ url = "{site.url("/feed.xml")}"
     titles = [json.loads(p.read_text("utf-8"))["title"] for p in new.glob("*.json")]
     assert titles == ["Ships cross the Caspian"]  # everything else carried on
     assert "Traceback" not in result.stderr
+
+
+def test_command_line_fetches_check_the_resolved_address() -> None:
+    """`crawler sources discover` fetches with urllib: it checks what a name resolves to."""
+    from crawler.middlewares import resolved_refusal
+
+    assert resolved_refusal("http://localhost:8080/feed", frozenset()) is not None
+    name = socket.gethostname()  # this machine's name resolves to its own, non-public address
+    addresses = {info[4][0] for info in socket.getaddrinfo(name, 80)}
+    if not any(ipaddress.ip_address(a).is_global for a in addresses):
+        assert "not public" in (resolved_refusal(f"http://{name}:8080/", frozenset()) or "")
+    assert resolved_refusal("http://localhost:8080/feed", frozenset({"localhost:8080"})) is None
+    assert resolved_refusal("http://8.8.8.8/feed", frozenset()) is None  # a public literal
+    assert resolved_refusal("ftp://8.8.8.8/feed", frozenset()) is not None

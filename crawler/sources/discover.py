@@ -2,7 +2,7 @@
 
 This runs from the command line (`crawler sources discover`), never inside the daemon: it fetches
 with blocking urllib calls, one request at a time. Every URL it fetches, redirects included,
-passes the same guard as the crawler's own requests (`crawler.middlewares.refusal`)::
+passes the same guard as the crawler's own requests (`crawler.middlewares.resolved_refusal`)::
 
     for found in discover("https://example.org/", user_agent="crawler/0.1", allow_hosts=[],
                           timeout=30):
@@ -35,7 +35,7 @@ from crawler.config import FeedSource
 from crawler.dedup import normalize_url
 from crawler.errors import CrawlerError
 from crawler.extract import is_html
-from crawler.middlewares import refusal
+from crawler.middlewares import resolved_refusal
 from crawler.sources.feeds import Feed, FeedError, parse_feed
 
 FeedKind = Literal["rss", "atom", "json"]
@@ -235,7 +235,7 @@ class _Fetcher:
         return DiscoveredFeed(url, candidate.title, 0, candidate.kind, candidate.origin, error)
 
     def get(self, url: str) -> _Response:
-        reason = refusal(url, self.allow_hosts)
+        reason = resolved_refusal(url, self.allow_hosts)
         if reason is not None:
             raise DiscoveryError(f"refused: {reason}")
         request = urllib.request.Request(
@@ -268,7 +268,7 @@ class _GuardedRedirects(urllib.request.HTTPRedirectHandler):
         self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
     ) -> urllib.request.Request | None:
         target = urljoin(req.full_url, newurl)
-        reason = refusal(target, self.allow_hosts)
+        reason = resolved_refusal(target, self.allow_hosts)
         if reason is not None:
             fp.close()
             raise DiscoveryError(f"redirect to {target} refused: {reason}")
