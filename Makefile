@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test check bench clean
+.PHONY: demo test check bench clean redis-server
 
 $(BIN)/crawler: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("crawler needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -15,8 +15,15 @@ $(BIN)/crawler: pyproject.toml
 demo: $(BIN)/crawler
 	$(BIN)/crawler demo
 
-test: $(BIN)/crawler
+test: $(BIN)/crawler redis-server
 	$(BIN)/python -m pytest
+
+# The cluster tests start a real redis-server (Debian's package) of their own.
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y redis-server || \
+	  { $$SUDO apt-get update && $$SUDO apt-get install -y redis-server; }; }
 
 check: $(BIN)/crawler
 	$(BIN)/ruff check crawler tests bench

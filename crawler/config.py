@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -111,14 +112,21 @@ class _Section(BaseModel):
 
 class OutputSettings(_Section):
     dir: Path = Path("output")
+    # This process's own files (state.db, crawler.lock): `dir`, or in cluster mode
+    # `dir/workers/<cluster.worker>`, so workers can share one output folder.
+    state_dir: Path | None = None
 
     @property
     def queue_dir(self) -> Path:
         return self.dir / "queue"
 
     @property
+    def own_dir(self) -> Path:
+        return self.state_dir or self.dir
+
+    @property
     def state_path(self) -> Path:
-        return self.dir / "state.db"
+        return self.own_dir / "state.db"
 
     @property
     def mail_dir(self) -> Path:
@@ -297,6 +305,38 @@ class AlertSettings(_Section):
 Source = FeedSource | SitemapSource | SiteSource
 
 
+def default_worker_name() -> str:
+    """`<host name>-<pid>`: unique among the workers of a cluster."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _redis_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a URL such as 'redis://host:6379/0'")
+    scheme = urlsplit(value.strip()).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"{value!r} is not a redis://, rediss:// or unix:// URL")
+    return value.strip()
+
+
+class ClusterSettings(_Section):
+    """Several `crawler run` workers sharing one Redis (crawler/cluster/)."""
+
+    redis: Annotated[str, BeforeValidator(_redis_url)]
+    worker: str = Field(default_factory=default_worker_name, pattern=r"^[\w.@:-]{1,100}$")
+    prefix: str = Field(default="crawler", pattern=r"^[\w.:-]{1,50}$")  # of every Redis key
+    heartbeat: Duration = timedelta(seconds=5)  # how often a worker renews its leases
+    lease: Duration = timedelta(seconds=20)  # a dead worker's sources are free after this
+    stream: str | None = None  # also XADD every item to this Redis stream
+    stream_maxlen: int = Field(default=100_000, ge=1)  # entries kept (approximately)
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeats(self) -> ClusterSettings:
+        if self.lease < self.heartbeat * 2:
+            raise ValueError("cluster.lease: must be at least twice cluster.heartbeat")
+        return self
+
+
 class TopicSettings(_Section):
     name: str = Field(min_length=1)
     query: str
@@ -337,7 +377,23 @@ class Settings(_Section):
     sites: list[SiteSource] = Field(default_factory=list)
     topics: list[TopicSettings] = Field(default_factory=list)
     mail: MailSettings = MailSettings()
+    cluster: ClusterSettings | None = None  # absent: one embedded process, no Redis
     path: str = Field(default="", exclude=True)  # the file these settings came from
+
+    @model_validator(mode="before")
+    @classmethod
+    def _worker_files(cls, data: Any) -> Any:
+        """In cluster mode each worker keeps its own state.db and lock under the output folder."""
+        if not isinstance(data, dict) or not isinstance(data.get("cluster"), dict):
+            return data
+        output = data.get("output", {})
+        if not isinstance(output, dict) or "state_dir" in output:
+            return data
+        worker = data["cluster"].get("worker") or default_worker_name()
+        if not isinstance(worker, str) or not re.fullmatch(r"[\w.@:-]{1,100}", worker):
+            return data  # the field's own validation names the problem
+        base = Path(output.get("dir", "output"))
+        return {**data, "output": {**output, "state_dir": base / "workers" / worker}}
 
     @property
     def sources(self) -> list[Source]:

@@ -24,6 +24,31 @@ T = TypeVar("T")
 
 
 def scrapy_settings(config: Settings, *, run_once: bool = True) -> dict[str, Any]:
+    settings = _scrapy_settings(config, run_once=run_once)
+    if config.cluster is not None:
+        settings.update(_cluster_settings(config, settings))
+    return settings
+
+
+def _cluster_settings(config: Settings, base: dict[str, Any]) -> dict[str, Any]:
+    """Cluster mode: article requests through scrapy-redis's scheduler (crawler/cluster/)."""
+    assert config.cluster is not None
+    prefix = config.cluster.prefix
+    return {
+        "SCHEDULER": "crawler.cluster.frontier.SharedScheduler",
+        "SCHEDULER_PERSIST": True,  # the frontier outlives any one worker
+        "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+        "SCHEDULER_QUEUE_KEY": f"{prefix}:frontier",
+        "DUPEFILTER_CLASS": "crawler.cluster.frontier.SharedSeenUrlFilter",
+        "REDIS_URL": config.cluster.redis,
+        "DOWNLOADER_MIDDLEWARES": {
+            **base["DOWNLOADER_MIDDLEWARES"],
+            "crawler.cluster.frontier.SharedPace": 40,
+        },
+    }
+
+
+def _scrapy_settings(config: Settings, *, run_once: bool) -> dict[str, Any]:
     fetch = config.fetch
     return {
         "BOT_NAME": "crawler",
@@ -116,6 +141,10 @@ async def crawl_once(config: Settings) -> PassSummary:
 
     from crawler.spider import NewsSpider
 
+    if config.cluster is not None:
+        from crawler.cluster import redis_client
+
+        redis_client(config)  # an unreachable Redis stops here, naming cluster.redis
     with claim_output(config):
         runner = AsyncCrawlerRunner(scrapy_settings(config, run_once=True))
         crawler = runner.create_crawler(NewsSpider)

@@ -37,6 +37,7 @@ from crawler.state import State
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from crawler.cluster.leases import Leases
     from crawler.sources import SourceRef
     from crawler.spider import NewsSpider
 
@@ -64,6 +65,8 @@ class Daemon:
             },
         )
         self.crawler: Crawler | None = None
+        self.leases: Leases | None = None  # cluster mode: the sources this worker polls
+        self._pages = (time.monotonic(), 0)  # for pages per minute in the worker registry
 
     @staticmethod
     def _sources(config: Settings) -> dict[str, Source]:
@@ -96,12 +99,21 @@ class Daemon:
             crawling.result()  # the crawl could not start: raise why
             return
         self._install_signal_handlers()
+        if self.config.cluster is not None:
+            from crawler.cluster import redis_client
+            from crawler.cluster.leases import Leases
+
+            self.leases = Leases(redis_client(self.config), self.config.cluster)
+            self.leases.tick(self.sources)
         self._sync_jobs()
         self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
         self.scheduler.add_job(self._watch, IntervalTrigger(seconds=WATCH_EVERY), id="~watch")
+        beat = HEARTBEAT_EVERY
+        if self.config.cluster is not None:
+            beat = self.config.cluster.heartbeat.total_seconds()
         self.scheduler.add_job(
             self._heartbeat,
-            IntervalTrigger(seconds=HEARTBEAT_EVERY),
+            IntervalTrigger(seconds=beat),
             id="~heartbeat",
             next_run_time=datetime.now(UTC),
         )
@@ -124,21 +136,30 @@ class Daemon:
 
     # -- jobs ------------------------------------------------------------------------------------
 
-    def _sync_jobs(self) -> None:
-        """One job per configured source; removed sources lose theirs."""
-        wanted = set(self.sources)
+    def _wanted(self) -> set[str]:
+        """The sources this process polls: all, or in cluster mode those it holds leases on."""
+        if self.leases is None:
+            return set(self.sources)
+        return self.leases.held & set(self.sources)
+
+    def _sync_jobs(self, *, only_changes: bool = False) -> None:
+        """One job per source this process polls; the others lose theirs. `only_changes`
+        leaves the jobs that stay as they are (a cluster heartbeat)."""
+        wanted = self._wanted()
         for job in self.scheduler.get_jobs():
             if not job.id.startswith("~") and job.id not in wanted:
                 job.remove()
-                log.info("source removed source=%s", job.id)
-        for key, source in self.sources.items():
+                why = "removed" if job.id not in self.sources else "handed over"
+                log.info("source %s source=%s", why, job.id)
+        for key in sorted(wanted):
+            source = self.sources[key]
             trigger = IntervalTrigger(seconds=source.every.total_seconds(), timezone=UTC)
             job = self.scheduler.get_job(key)
             if job is None:
                 self.scheduler.add_job(
                     self._poll, trigger, args=[key], id=key, next_run_time=self._first_poll(source)
                 )
-            else:
+            elif not only_changes:
                 job.reschedule(trigger)
                 job.modify(next_run_time=self._first_poll(source))
 
@@ -156,6 +177,8 @@ class Daemon:
         source = self.sources.get(key)
         if source is None or self.crawler is None or self.stopping.is_set():
             return
+        if self.leases is not None and not self._still_leased(key):
+            return
         if key in self.in_flight:
             log.warning(
                 "poll still running source=%s started=%.0fs ago",
@@ -166,6 +189,22 @@ class Daemon:
         self.in_flight[key] = time.monotonic()
         for request in self.spider.requests_for(source):
             self.crawler.engine.crawl(request)  # type: ignore[union-attr]
+
+    def _still_leased(self, key: str) -> bool:
+        """Checked against Redis just before a poll: a lease lost since the last heartbeat
+        (this worker stalled; another took the source) means no poll here."""
+        assert self.leases is not None
+        from crawler.cluster import redis_errors
+
+        try:
+            if self.leases.holds(key):
+                return True
+        except redis_errors() as exc:
+            log.warning("cluster redis unavailable error=%s; poll postponed source=%s", exc, key)
+            return False
+        self.leases.held.discard(key)
+        self._sync_jobs(only_changes=True)
+        return False
 
     def _polled(self, source: SourceRef, next_poll_at: float) -> None:
         self.in_flight.pop(source.url, None)
@@ -191,6 +230,21 @@ class Daemon:
 
     async def _heartbeat(self) -> None:
         self.spider.state.set_meta("daemon", f"{os.getpid()} {time.time():.0f}")
+        if self.leases is not None and not self.stopping.is_set():
+            before = set(self.leases.held)
+            held = self.leases.tick(
+                self.sources, busy=self.in_flight, pages_per_minute=self._pages_per_minute()
+            )
+            if held != before:
+                self._sync_jobs(only_changes=True)
+
+    def _pages_per_minute(self) -> float:
+        assert self.crawler is not None and self.crawler.stats is not None
+        pages = int(self.crawler.stats.get_value("crawler/pages_fetched", 0))
+        now = time.monotonic()
+        since, before = self._pages
+        self._pages = (now, pages)
+        return (pages - before) * 60.0 / max(now - since, 1e-6)
 
     # -- signals ---------------------------------------------------------------------------------
 
@@ -229,12 +283,18 @@ class Daemon:
             await asyncio.wait_for(crawling, bound)
         except TimeoutError:
             log.warning("stop timeout (%ss) reached: in-flight work abandoned", bound)
+        if self.leases is not None:
+            self.leases.stop()
         with State(self.config.output.state_path) as state:
             state.set_meta("daemon", None)
         log.info("stopped")
 
 
 async def run_daemon(config: Settings) -> None:
+    if config.cluster is not None:
+        from crawler.cluster import redis_client
+
+        redis_client(config)  # an unreachable Redis stops here, naming cluster.redis
     with claim_output(config):
         await Daemon(config).run()
 

@@ -1,6 +1,7 @@
 """Delivering an item: the one way an item enters the queue folder and the state database.
 
-The file is written first (tmp/, fsync, link into new/), then the item is recorded with its
+The file is written first (tmp/, fsync, link into new/), then handed to any other sink (the
+Redis stream in cluster mode), then the item is recorded with its
 URLs, fingerprint and alert rows in one durable commit. Used by the queue pipeline and by
 backfill.
 """
@@ -30,6 +31,7 @@ def deliver(
 ) -> Path:
     """Put an item into the queue folder, then record it with its alert rows in one commit."""
     path = queue.put(item)
+    state.publish(item)
     state.record_article(
         urls=urls,
         outcome="queued",

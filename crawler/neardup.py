@@ -43,6 +43,7 @@ __all__ = [
     "SHORT_BODY_WORDS",
     "NearDuplicateIndex",
     "Signature",
+    "best_candidate",
     "lsh_params",
     "shingles",
     "signature",
@@ -186,6 +187,21 @@ def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int] | 
     return bands, -negative_rows
 
 
+def best_candidate(
+    query: LeanMinHash, candidates: list[str], values: list[bytes], min_matches: int
+) -> str | None:
+    """Of the LSH candidates (sorted, with their stored MinHash values), the one with the most
+    equal values (the highest estimated Jaccard similarity), if it has at least `min_matches`."""
+    if not candidates:
+        return None
+    stored = np.frombuffer(b"".join(values), dtype=_VALUES)
+    matches = (stored.reshape(len(candidates), -1) == query.hashvalues).sum(axis=1)
+    best = int(np.argmax(matches))
+    if matches[best] < min_matches:
+        return None
+    return str(candidates[best])
+
+
 class NearDuplicateIndex:
     """In-memory MinHash LSH index (datasketch.MinHashLSH) of the signatures kept.
 
@@ -225,14 +241,18 @@ class NearDuplicateIndex:
             return owners[0] if owners else None
         query = self._lean(sig)
         candidates = sorted(self._lsh.query(query))
-        if not candidates:
-            return None
-        stored = np.frombuffer(b"".join(self._values[k] for k in candidates), dtype=_VALUES)
-        matches = (stored.reshape(len(candidates), -1) == query.hashvalues).sum(axis=1)
-        best = int(np.argmax(matches))
-        if matches[best] < self._min_matches:
-            return None
-        return str(candidates[best])
+        return best_candidate(
+            query, candidates, [self._values[k] for k in candidates], self._min_matches
+        )
+
+    def find_or_add(self, key: str, sig: Signature) -> str | None:
+        """The decision in one step: the key of an earlier near-duplicate of `sig` (not `key`
+        itself), or None after keeping `sig` under `key`."""
+        earlier = self.find(sig)
+        if earlier is not None and earlier != key:
+            return earlier
+        self.add(key, sig)
+        return None
 
     def add(self, key: str, sig: Signature) -> None:
         """Keep `sig` under `key`; a key added again is replaced."""

@@ -30,6 +30,7 @@ from crawler.state import ItemRecord, State
 log = logging.getLogger("crawler.output")
 
 LOCK_NAME = "crawler.lock"
+STALE_TMP = 3600.0  # seconds after which a tmp/ file of a shared queue is a crash's leftover
 
 
 class OutputBusy(CrawlerError):
@@ -38,12 +39,19 @@ class OutputBusy(CrawlerError):
 
 @contextmanager
 def claim_output(config: Settings) -> Iterator[None]:
-    """Hold the output folder for the duration: lock, check, reconcile."""
-    with _locked(config.output.dir):
+    """Hold the output folder for the duration: lock, check, reconcile.
+
+    In cluster mode the workers share the queue folder: each locks its own folder
+    (`output.state_dir`), and only `tmp/` files older than `STALE_TMP` are removed (a younger
+    one may be another worker's item on its way into new/)."""
+    with _locked(config.output.own_dir):
         queue = Queue(config.output.queue_dir)
         _check_one_filesystem(queue)
-        with State(config.output.state_path) as state:
-            reconcile(queue, state)
+        if config.cluster is not None:
+            _purge_tmp(queue, older_than=STALE_TMP)
+        else:
+            with State(config.output.state_path) as state:
+                reconcile(queue, state)
         yield
 
 
@@ -116,12 +124,22 @@ def _check_one_filesystem(queue: Queue) -> None:
         )
 
 
+def _purge_tmp(queue: Queue, older_than: float = 0.0) -> None:
+    cutoff = time.time() - older_than
+    for stale in queue.tmp.iterdir():
+        try:
+            if older_than and stale.stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue  # delivered meanwhile
+        log.warning("removing an unfinished queue file left by a crash: %s", stale.name)
+        stale.unlink(missing_ok=True)
+
+
 def reconcile(queue: Queue, state: State) -> int:
     """Record delivered items the database does not know; purge stale tmp/ files.
     Returns how many items were recorded."""
-    for stale in queue.tmp.iterdir():
-        log.warning("removing an unfinished queue file left by a crash: %s", stale.name)
-        stale.unlink(missing_ok=True)
+    _purge_tmp(queue)
     recorded = 0
     for box in ("new", "cur"):
         for queued in queue.files(box):

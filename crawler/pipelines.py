@@ -89,7 +89,7 @@ class DedupPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.settings = _config(crawler).dedup
-        self.index = NearDuplicateIndex(self.settings.near_threshold)
+        self.index = NearDuplicateIndex(self.settings.near_threshold)  # replaced on open
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -100,6 +100,7 @@ class DedupPipeline:
     def open_spider(self) -> None:
         """Rebuild the near-duplicate index from the signatures kept in the state database."""
         state = _state(self.crawler)
+        self.index = state.near_duplicate_index(self.settings.near_threshold)
         state.purge_signatures(time.time() - self.settings.keep.total_seconds())
         for key, data in state.signatures():
             self.index.add(key, Signature.from_bytes(data))
@@ -120,20 +121,19 @@ class DedupPipeline:
             if canonical not in own and state.url_seen(canonical):
                 raise Rejected("duplicate-url", canonical)
         page.content_hash = content_hash(page.article.text)
-        owner = state.fingerprint_owner(page.content_hash)
+        owner = state.claim_fingerprint(page.content_hash, page.url)
         if owner is not None:
             item_id, first_url = owner
             if item_id is not None:
                 state.record_also_reported(item_id, page.url, page.source.display_name)
             raise Rejected("duplicate", f"same text as {first_url}", duplicate_of=item_id)
         sig = signature(page.article.title or "", page.article.text)
-        earlier = self.index.find(sig)
-        if earlier is not None and earlier != page.content_hash:
+        earlier = self.index.find_or_add(page.content_hash, sig)
+        if earlier is not None:
             item_id, first_url = state.fingerprint_owner(earlier) or (None, "an expired item")
             if item_id is not None:
                 state.record_also_reported(item_id, page.url, page.source.display_name)
             raise Rejected("near-duplicate", f"same story as {first_url}", duplicate_of=item_id)
-        self.index.add(page.content_hash, sig)
         state.add_signature(page.content_hash, sig.to_bytes())
         return page
 

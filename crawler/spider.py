@@ -26,6 +26,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler import schedule
+from crawler.cluster import open_state
 from crawler.config import FeedSource, Settings, SitemapSource, SiteSource, Source
 from crawler.dedup import normalize_url
 from crawler.items import Page
@@ -63,7 +64,7 @@ class NewsSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.config = crawler.settings["CRAWLER_CONFIG"]
-        spider.state = State(spider.config.output.state_path)
+        spider.state = open_state(spider.config)
         spider.workers = shared_workers(spider.config.fetch.extraction_workers)
         spider._index_sources()
         spider._site_pass = {}

@@ -18,11 +18,14 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crawler.errors import StateError
+
+if TYPE_CHECKING:
+    from crawler.neardup import NearDuplicateIndex
 
 # Each entry moves the schema one version up; never edit an entry once released.
 MIGRATIONS: tuple[str, ...] = (
@@ -261,12 +264,14 @@ class State:
 
     # -- sources --------------------------------------------------------------------------------
 
-    def source(self, kind: str, url: str, name: str | None = None) -> SourceRow:
-        """The row of a source, created on first use."""
+    def source(
+        self, kind: str, url: str, name: str | None = None, *, source_id: int | None = None
+    ) -> SourceRow:
+        """The row of a source, created on first use (with `source_id` if given)."""
         self._db.execute(
-            "INSERT INTO sources (kind, url, name) VALUES (?, ?, ?) "
+            "INSERT INTO sources (id, kind, url, name) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(url) DO UPDATE SET name = coalesce(excluded.name, name)",
-            (kind, url, name),
+            (source_id, kind, url, name),
         )
         row = self._db.execute("SELECT * FROM sources WHERE url = ?", (url,)).fetchone()
         return SourceRow(*row)
@@ -325,6 +330,15 @@ class State:
         row = self._db.execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
         return SourceRow(*row)
 
+    def replace_source(self, row: SourceRow) -> None:
+        """Store a whole source row as it is (a row another process kept, in cluster mode)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO sources (id, kind, url, name, etag, last_modified, "
+            "first_polled_at, last_polled_at, last_status, last_new_at, error_count, last_error, "
+            "next_poll_at, entry_gap, ttl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            astuple(row),
+        )
+
     # -- the daemon -----------------------------------------------------------------------------
 
     def set_meta(self, key: str, value: str | None) -> None:
@@ -363,6 +377,19 @@ class State:
             "INSERT OR IGNORE INTO seen_urls (url, seen_at, outcome) VALUES (?, ?, ?)",
             [(url, now, outcome) for url in set(urls)],
         )
+
+    def claim_fingerprint(self, content_hash: str, url: str) -> tuple[str | None, str] | None:
+        """Claim a body for the page at `url`: None if it is new (the page may go on), else the
+        owner as `fingerprint_owner` gives it. In one process the item pipelines decide one page
+        at a time, so the check is the claim; the claim becomes the fingerprint row when the
+        page's decision is recorded (`record_article`)."""
+        return self.fingerprint_owner(content_hash)
+
+    def near_duplicate_index(self, threshold: float) -> NearDuplicateIndex:
+        """The index of near-duplicate signatures: in memory, rebuilt from `signatures()`."""
+        from crawler.neardup import NearDuplicateIndex
+
+        return NearDuplicateIndex(threshold)
 
     def fingerprint_owner(self, content_hash: str) -> tuple[str | None, str] | None:
         """(item id or None, first URL) of the first article with this body, if any."""
@@ -421,6 +448,10 @@ class State:
                     "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     [(a.topic, item.id, a.recipient, a.mode, a.payload, now) for a in alerts],
                 )
+
+    def publish(self, item: dict[str, Any]) -> None:
+        """Hand a queued item to sinks beyond the queue folder (the Redis stream, in cluster
+        mode); the folder is the only one here."""
 
     def add_signature(self, content_hash: str, signature: bytes, now: float | None = None) -> None:
         """The near-duplicate signature of a body; its owner is the hash's fingerprint row."""

@@ -22,8 +22,15 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
     """Everything `crawler status` shows, as plain data (what `--json` prints)."""
     now = time.time() if now is None else now
     queue = Queue(config.output.queue_dir)
-    with State(config.output.state_path) as state:
+    cluster = None
+    if config.cluster is not None:  # the shared state; nothing of this process's own
+        from crawler.cluster.leases import cluster_report
+
+        cluster = cluster_report(config, now)
+    with _state(config) as state:
         daemon = _daemon(state.meta("daemon"), now)
+        if cluster is not None:
+            daemon = {"running": bool(cluster["workers"]), "workers": len(cluster["workers"])}
         rows = {row.url: row for row in state.sources()}
         counts = state.counts()
         outbox = state.outbox_counts()
@@ -54,7 +61,7 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
             )
         entry["health"] = _health(entry, daemon["running"], now)
         sources.append(entry)
-    return {
+    report = {
         "daemon": daemon,
         "queue": {"new": queue.depth(), "cur": len(queue.files("cur")), "dir": str(queue.root)},
         "items_queued": counts["items"],
@@ -62,6 +69,19 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         "outbox": {**outbox, "recent_failures": failed},
         "sources": sources,
     }
+    if cluster is not None:
+        report["cluster"] = cluster
+    return report
+
+
+def _state(config: Settings) -> State:
+    """The state to report on: the database, or in cluster mode what Redis holds (with an
+    empty database in memory for the rest, so status leaves no files behind)."""
+    if config.cluster is None:
+        return State(config.output.state_path)
+    from crawler.cluster import open_state
+
+    return open_state(config, ":memory:")
 
 
 def _daemon(value: str | None, now: float) -> dict[str, Any]:
@@ -99,7 +119,9 @@ def _health(entry: dict[str, Any], daemon_running: bool, now: float) -> str:
 def render(report: dict[str, Any], now: float | None = None) -> str:
     now = time.time() if now is None else now
     daemon = report["daemon"]
-    if daemon["running"]:
+    if "cluster" in report:
+        head = _cluster_lines(report["cluster"], now)
+    elif daemon["running"]:
         head = (
             f"daemon: running (pid {daemon['pid']}, heartbeat {_ago(daemon['heartbeat_at'], now)})"
         )
@@ -134,6 +156,21 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         )
         if s.get("errors"):
             lines.append(f"      {s['errors']} consecutive error(s), last: {s['last_error']}")
+    return "\n".join(lines)
+
+
+def _cluster_lines(cluster: dict[str, Any], now: float) -> str:
+    workers = cluster["workers"]
+    lines = [
+        f"cluster: {len(workers)} live worker(s), frontier {cluster['frontier']} request(s) "
+        f"waiting  [{cluster['redis']}]"
+    ]
+    for w in workers:
+        lines.append(
+            f"  worker {w['name']} (pid {w.get('pid', '?')}): heartbeat "
+            f"{_ago(w.get('heartbeat_at'), now)}, {w.get('sources_leased', 0)} source(s) leased, "
+            f"{w.get('pages_per_minute', 0):.0f} pages/min"
+        )
     return "\n".join(lines)
 
 

@@ -14,12 +14,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from daemonproc import Daemon
 from localsite import LocalSite
+from redisserver import redis_server
 
 
 @pytest.fixture
 def site() -> Iterator[LocalSite]:
     with LocalSite() as local:
         yield local
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real redis-server of this test's own, on 127.0.0.1 and a free port."""
+    with redis_server(tmp_path / "redis") as url:
+        yield url
 
 
 def base_settings(tmp_path: Path, site: LocalSite) -> str:

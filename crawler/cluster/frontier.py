@@ -1,0 +1,113 @@
+"""The shared frontier: article requests in Redis through scrapy-redis, fetched by any worker.
+
+- `SharedScheduler` is scrapy-redis's scheduler (a priority queue in Redis, requests pickled
+  with their meta; callbacks are spider methods, so any worker can run them). Feed and sitemap
+  polls and a site's start and section pages are not shared: they come from the worker that
+  holds the source's lease and stay in a queue of its own (they are the `dont_filter`
+  requests, as retries are).
+- `SharedSeenUrlFilter` is crawler's duplicate filter with its in-flight part in Redis: a URL
+  decided by any worker is not fetched again, nor one another live worker is fetching now.
+- `SharedPace` keeps per-host politeness across workers: requests to one host start at least
+  `fetch.delay / fetch.per_domain` apart in the whole cluster, so N workers do not hit a host N
+  times as often. Each worker's AutoThrottle still adapts on top of that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import warnings
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
+
+from scrapy.exceptions import NotConfigured
+from scrapy_redis.scheduler import Scheduler as RedisScheduler
+
+from crawler.dedup import SeenUrlFilter, normalize_url
+
+# scrapy-redis still passes `spider` to the stats collector, which Scrapy 2.13+ deprecates.
+warnings.filterwarnings(
+    "ignore", message="Passing a 'spider' argument to StatsCollector", category=Warning
+)
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+
+    from crawler.cluster.state import ClusterState
+
+log = logging.getLogger("crawler.cluster")
+
+
+class SharedScheduler(RedisScheduler):  # type: ignore[misc]
+    """Articles through Redis, polls kept here (see the module's docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._local: list[tuple[int, int, Request]] = []
+        self._order = itertools.count()
+
+    def enqueue_request(self, request: Request) -> bool:
+        if request.dont_filter:
+            heapq.heappush(self._local, (-request.priority, next(self._order), request))
+            if self.stats:
+                self.stats.inc_value("scheduler/enqueued/local")
+            return True
+        return bool(super().enqueue_request(request))
+
+    def next_request(self) -> Request | None:
+        if self._local:
+            return heapq.heappop(self._local)[2]
+        request: Request | None = super().next_request()
+        return request
+
+    def __len__(self) -> int:
+        return len(self._local) + len(self.queue)
+
+    def has_pending_requests(self) -> bool:
+        return len(self) > 0
+
+
+class SharedSeenUrlFilter(SeenUrlFilter):
+    """`SeenUrlFilter` with the in-flight set shared by the workers (bounded by a TTL)."""
+
+    @classmethod
+    def from_spider(cls, spider: Spider) -> Self:
+        assert spider.crawler is not None
+        return cls(spider.crawler)
+
+    def request_seen(self, request: Request) -> bool:
+        url = normalize_url(request.url)
+        state: ClusterState = self._state  # type: ignore[assignment]
+        if state.url_seen(url):
+            return True
+        return not state.claim_request(url)
+
+
+class SharedPace:
+    """Downloader middleware: the cluster-wide minimum gap between requests to one host."""
+
+    def __init__(self, redis: Any, prefix: str, gap: float) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.gap_ms = max(1, int(gap * 1000))
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        from crawler.cluster import redis_client
+
+        config = crawler.settings["CRAWLER_CONFIG"]
+        if config.cluster is None:
+            raise NotConfigured
+        gap = config.fetch.delay.total_seconds() / config.fetch.per_domain
+        if gap <= 0:
+            raise NotConfigured
+        return cls(redis_client(config), config.cluster.prefix, gap)
+
+    async def process_request(self, request: Request) -> None:
+        key = f"{self.prefix}:pace:{urlsplit(request.url).netloc.lower()}"
+        while not self.redis.set(key, "1", nx=True, px=self.gap_ms):
+            wait = self.redis.pttl(key)
+            await asyncio.sleep(max(int(wait), 1) / 1000)

@@ -1,0 +1,275 @@
+"""`ClusterState`: the state database of one worker, with what all workers share in Redis.
+
+Shared (Redis, under `cluster.prefix`):
+
+    <p>:urls                 hash  normalised URL -> outcome (seen URLs, as `seen_urls`)
+    <p>:entries:<source id>  set   feed entry keys seen (as `seen_entries`)
+    <p>:fp:<hash>            str   JSON {"item", "url"} (a fingerprint row) or {"claim", "url"}
+    <p>:source-ids           hash  source URL -> id, the same on every worker
+    <p>:source:<id>          str   JSON of the source row: validators, schedule, errors
+    <p>:alive:<worker>       str   present while the worker lives (expires after cluster.lease)
+    <p>:inflight:<url>       str   worker fetching an article now (see `claim_request`)
+    <p>:near:...             the near-duplicate index (crawler/cluster/neardup.py)
+
+Local (the worker's own SQLite file): the archive, the items it queued and the also-reported
+lists; the source rows are copies of the shared ones, refreshed whenever a source is read.
+
+The atomic decision: a page's body is claimed with one Lua script (`claim_fingerprint`), so of
+two workers that fetch two copies of one story at the same moment exactly one goes on; the other
+sees the claim and drops its copy as a duplicate. A claim becomes the fingerprint row when the
+decision is recorded (`record_article`). A claim by a worker that died before recording is free
+to take, so a story is not lost with its worker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crawler.state import Alert, ItemRecord, SourceRow, State
+
+if TYPE_CHECKING:
+    from crawler.config import ClusterSettings
+    from crawler.neardup import NearDuplicateIndex
+
+IN_FLIGHT_TTL = 3600  # seconds an article fetch by a live worker keeps others off its URL
+CLAIM_TTL = 3600 * 1000  # ms; a claim is normally recorded within milliseconds
+
+# KEYS[1] the fingerprint; ARGV: my claim (JSON), alive-key prefix, TTL (ms).
+# Returns nil when the body is mine now, else the current value.
+_CLAIM = """
+local v = redis.call('GET', KEYS[1])
+if v then
+  local ok, d = pcall(cjson.decode, v)
+  if not (ok and type(d) == 'table' and d.claim and
+          redis.call('EXISTS', ARGV[2] .. d.claim) == 0) then
+    return v
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return false
+"""
+
+# KEYS[1] the fingerprint; ARGV: the row (JSON), my worker name.
+# Writes the row unless another worker's claim or row is there.
+_RECORD = """
+local v = redis.call('GET', KEYS[1])
+if v then
+  local ok, d = pcall(cjson.decode, v)
+  if not (ok and type(d) == 'table' and d.claim == ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+# KEYS[1] the in-flight key; ARGV: my worker name, alive-key prefix, TTL (s).
+_IN_FLIGHT = """
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. v) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"""
+
+# KEYS[1] source-ids, KEYS[2] the id counter; ARGV[1] the source URL.
+_SOURCE_ID = """
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if id then return tonumber(id) end
+id = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], id)
+return id
+"""
+
+
+class Keys:
+    """Every Redis key crawler uses, under one prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def __call__(self, *parts: object) -> str:
+        return ":".join([self.prefix, *map(str, parts)])
+
+
+class ClusterState(State):
+    def __init__(self, path: str | Path, redis: Any, cluster: ClusterSettings) -> None:
+        super().__init__(path)
+        self.redis = redis
+        self.cluster = cluster
+        self.key = Keys(cluster.prefix)
+        self.worker = cluster.worker
+        self._claim = redis.register_script(_CLAIM)
+        self._record = redis.register_script(_RECORD)
+        self._in_flight = redis.register_script(_IN_FLIGHT)
+        self._source_id = redis.register_script(_SOURCE_ID)
+        self._touched = 0.0
+
+    # -- this worker -----------------------------------------------------------------------------
+
+    def touch(self, now: float | None = None) -> None:
+        """Say this worker lives, for `cluster.lease` (its claims and fetches stay its own)."""
+        now = time.monotonic() if now is None else now
+        ttl = int(self.cluster.lease.total_seconds() * 1000)
+        self.redis.set(self.key("alive", self.worker), "1", px=ttl)
+        self._touched = now
+
+    def _keep_alive(self) -> None:
+        if time.monotonic() - self._touched > self.cluster.heartbeat.total_seconds():
+            self.touch()
+
+    # -- sources: shared rows, local copies -------------------------------------------------------
+
+    def source(
+        self, kind: str, url: str, name: str | None = None, *, source_id: int | None = None
+    ) -> SourceRow:
+        shared_id = int(
+            self._source_id(keys=[self.key("source-ids"), self.key("source-seq")], args=[url])
+        )
+        super().source(kind, url, name, source_id=shared_id)
+        return self._pull(shared_id)
+
+    def source_by_id(self, source_id: int) -> SourceRow:
+        return self._pull(source_id)
+
+    def _pull(self, source_id: int) -> SourceRow:
+        """The local row, refreshed from the shared one (another worker may have polled)."""
+        data = self.redis.get(self.key("source", source_id))
+        local = super().source_by_id(source_id)
+        if data is not None:
+            shared = SourceRow(**json.loads(data))
+            local = replace(shared, name=shared.name or local.name)
+            self.replace_source(local)
+        return local
+
+    def record_poll(self, source_id: int, **kwargs: Any) -> None:
+        super().record_poll(source_id, **kwargs)
+        row = super().source_by_id(source_id)
+        self.redis.set(self.key("source", source_id), json.dumps(asdict(row)))
+
+    def sources(self) -> list[SourceRow]:
+        """Every source any worker polled, as the workers share them."""
+        ids = sorted(int(i) for i in self.redis.hvals(self.key("source-ids")))
+        if not ids:
+            return []
+        rows = self.redis.mget([self.key("source", i) for i in ids])
+        return [SourceRow(**json.loads(row)) for row in rows if row is not None]
+
+    # -- what was seen ---------------------------------------------------------------------------
+
+    def entry_seen(self, source_id: int, key: str) -> bool:
+        return bool(self.redis.sismember(self.key("entries", source_id), key))
+
+    def mark_entries(self, source_id: int, keys: Iterable[str], now: float | None = None) -> None:
+        keys = list(keys)
+        if keys:
+            self.redis.sadd(self.key("entries", source_id), *keys)
+
+    def url_seen(self, url: str) -> bool:
+        return bool(self.redis.hexists(self.key("urls"), url))
+
+    def mark_urls(self, urls: Iterable[str], outcome: str, now: float | None = None) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for url in set(urls):
+            pipe.hsetnx(self.key("urls"), url, outcome)
+        pipe.execute()
+
+    def claim_request(self, url: str) -> bool:
+        """Take an article URL for this worker to fetch: False while a live worker fetches it."""
+        self._keep_alive()
+        return bool(
+            self._in_flight(
+                keys=[self.key("inflight", url)],
+                args=[self.worker, self.key("alive", ""), IN_FLIGHT_TTL],
+            )
+        )
+
+    # -- fingerprints: the atomic decision -------------------------------------------------------
+
+    def claim_fingerprint(self, content_hash: str, url: str) -> tuple[str | None, str] | None:
+        self._keep_alive()
+        mine = json.dumps({"claim": self.worker, "url": url})
+        current = self._claim(
+            keys=[self.key("fp", content_hash)], args=[mine, self.key("alive", ""), CLAIM_TTL]
+        )
+        return None if current is None else _owner(current)
+
+    def fingerprint_owner(self, content_hash: str) -> tuple[str | None, str] | None:
+        current = self.redis.get(self.key("fp", content_hash))
+        return None if current is None else _owner(current)
+
+    def record_article(
+        self,
+        *,
+        urls: Iterable[str],
+        outcome: str,
+        content_hash: str | None = None,
+        entry: tuple[int, str] | None = None,
+        item: ItemRecord | None = None,
+        alerts: Iterable[Alert] = (),
+        duplicate_of: str | None = None,
+        now: float | None = None,
+    ) -> None:
+        urls = list(urls)
+        super().record_article(
+            urls=urls,
+            outcome=outcome,
+            content_hash=content_hash,
+            entry=entry,
+            item=item,
+            alerts=alerts,
+            duplicate_of=duplicate_of,
+            now=now,
+        )
+        if content_hash is not None:
+            row = json.dumps({"item": item.id if item else duplicate_of, "url": urls[0]})
+            self._record(keys=[self.key("fp", content_hash)], args=[row, self.worker])
+        if item is not None:
+            self.redis.incr(self.key("items"))
+
+    def publish(self, item: dict[str, Any]) -> None:
+        """XADD the item to `cluster.stream` (trimmed to about `cluster.stream_maxlen`
+        entries): fields `id` and `item` (the queue file's JSON). Readers use consumer groups."""
+        if self.cluster.stream:
+            self.redis.xadd(
+                self.cluster.stream,
+                {"id": item["id"], "item": json.dumps(item, ensure_ascii=False)},
+                maxlen=self.cluster.stream_maxlen,
+                approximate=True,
+            )
+
+    def counts(self) -> dict[str, Any]:
+        counts = super().counts()
+        counts["items"] = int(self.redis.get(self.key("items")) or 0)
+        counts["sources"] = int(self.redis.hlen(self.key("source-ids")))
+        counts["seen_urls"] = int(self.redis.hlen(self.key("urls")))
+        return counts
+
+    # -- near duplicates: the index lives in Redis ----------------------------------------------
+
+    def near_duplicate_index(self, threshold: float) -> NearDuplicateIndex:
+        from crawler.cluster.neardup import SharedNearDuplicateIndex
+
+        return SharedNearDuplicateIndex(self.redis, self.key, threshold)
+
+    def add_signature(self, content_hash: str, signature: bytes, now: float | None = None) -> None:
+        """Kept by the shared index itself (`SharedNearDuplicateIndex.add`)."""
+
+    def signatures(self) -> list[tuple[str, bytes]]:
+        return []  # nothing to load: the shared index is already in Redis
+
+    def purge_signatures(self, before: float) -> list[str]:
+        times = self.key("near", "times")
+        gone = [k.decode() for k in self.redis.zrangebyscore(times, "-inf", f"({before}")]
+        if gone:
+            self.redis.zrem(times, *gone)
+        return gone
+
+
+def _owner(value: bytes) -> tuple[str | None, str]:
+    data = json.loads(value)
+    if "claim" in data:
+        return None, f"{data['url']} (being decided by worker {data['claim']})"
+    return data.get("item"), data["url"]
