@@ -35,6 +35,7 @@ bench: $(BIN)/crawler
 	$(BIN)/python bench/topics.py
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/polling.py
+	$(BIN)/python bench/cluster.py
 
 clean:
 	rm -rf $(VENV) output/demo
