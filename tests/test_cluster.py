@@ -142,12 +142,25 @@ def test_workers_queue_every_story_once_and_take_over_from_a_killed_one(
         what="leases spread over the three workers",
     )
     assert isinstance(owners, dict)
+
     # `crawler status` lists every live worker with its leases, and the frontier
-    report = json.loads(
-        run_crawler("--settings", str(settings), "status", "--json", cwd=tmp_path).stdout
+    def status() -> dict:
+        return json.loads(
+            run_crawler("--settings", str(settings), "status", "--json", cwd=tmp_path).stdout
+        )
+
+    # each worker reports its leases at its own heartbeat: the sum settles within one
+    report = wait_for(
+        lambda: (
+            (r := status())
+            and len(r["cluster"]["workers"]) == 3
+            and sum(w["sources_leased"] for w in r["cluster"]["workers"]) == 6
+            and r
+        ),
+        timeout=20,
+        what="three workers leasing six feeds in status",
     )
-    live = report["cluster"]["workers"]
-    assert len(live) == 3 and sum(w["sources_leased"] for w in live) == 6
+    assert isinstance(report, dict)
     assert report["cluster"]["frontier"] >= 0 and report["daemon"]["running"]
     assert report["items_queued"] == len(news.stories)
     assert all(s["health"] == "ok" for s in report["sources"]), report["sources"]
