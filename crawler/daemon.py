@@ -18,8 +18,11 @@ import logging
 import os
 import random
 import signal
+import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
@@ -100,17 +103,19 @@ class Daemon:
         self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
         self.scheduler.add_job(self._watch, IntervalTrigger(seconds=WATCH_EVERY), id="~watch")
         self.scheduler.add_job(
-            self._heartbeat,
+            _guarded(self._heartbeat),
             IntervalTrigger(seconds=HEARTBEAT_EVERY),
             id="~heartbeat",
             next_run_time=datetime.now(UTC),
         )
         self.scheduler.add_job(
-            self._housekeeping, IntervalTrigger(seconds=HOUSEKEEPING_EVERY), id="~housekeeping"
+            _guarded(self._housekeeping),
+            IntervalTrigger(seconds=HOUSEKEEPING_EVERY),
+            id="~housekeeping",
         )
         self.sender = Sender(self.config, self.spider.state)
         self.scheduler.add_job(
-            self.sender.send_due, IntervalTrigger(seconds=ALERTS_EVERY), id="~alerts"
+            _guarded(self.sender.send_due), IntervalTrigger(seconds=ALERTS_EVERY), id="~alerts"
         )
         self.scheduler.start()
         log.info(
@@ -136,7 +141,11 @@ class Daemon:
             job = self.scheduler.get_job(key)
             if job is None:
                 self.scheduler.add_job(
-                    self._poll, trigger, args=[key], id=key, next_run_time=self._first_poll(source)
+                    _guarded(self._poll),
+                    trigger,
+                    args=[key],
+                    id=key,
+                    next_run_time=self._first_poll(source),
                 )
             else:
                 job.reschedule(trigger)
@@ -163,8 +172,9 @@ class Daemon:
                 time.monotonic() - self.in_flight[key],
             )
             return
+        requests = self.spider.requests_for(source)
         self.in_flight[key] = time.monotonic()
-        for request in self.spider.requests_for(source):
+        for request in requests:
             self.crawler.engine.crawl(request)  # type: ignore[union-attr]
 
     def _polled(self, source: SourceRef, next_poll_at: float) -> None:
@@ -229,9 +239,27 @@ class Daemon:
             await asyncio.wait_for(crawling, bound)
         except TimeoutError:
             log.warning("stop timeout (%ss) reached: in-flight work abandoned", bound)
-        with State(self.config.output.state_path) as state:
-            state.set_meta("daemon", None)
+        try:
+            with State(self.config.output.state_path) as state:
+                state.set_meta("daemon", None)
+        except sqlite3.Error as exc:
+            log.warning("stop not recorded in the state database: %s", exc)
         log.info("stopped")
+
+
+def _guarded(job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+    """A scheduler job whose state database write fails (a full disk, an I/O error) logs one
+    line and runs again at its next time, rather than a traceback."""
+
+    @wraps(job)
+    async def run(*args: Any) -> None:
+        try:
+            await job(*args)
+        except sqlite3.Error as exc:
+            source = f" source={args[0]}" if args else ""  # a poll's job has its source
+            log.error("%s failed%s error=state database: %s", job.__name__.strip("_"), source, exc)
+
+    return run
 
 
 async def run_daemon(config: Settings) -> None:
