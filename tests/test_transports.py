@@ -34,7 +34,9 @@ from crawler.alerts import (
 from crawler.alerts import transports as transports_module
 
 
-def _message(title: str = "Cargo ships cross the Caspian — Каспий") -> EmailMessage:
+def _message(
+    title: str = "Cargo ships cross the Caspian — Каспий", key: str | None = None
+) -> EmailMessage:
     item = AlertItem(
         item_id="01JITEM0000000000000000001",
         title=title,
@@ -50,6 +52,7 @@ def _message(title: str = "Cargo ships cross the Caspian — Каспий") -> E
         sender="crawler@alerts.example",
         recipients=["desk@example.org"],
         digest=False,
+        message_key=key,
     )
 
 
@@ -132,6 +135,28 @@ def test_file_transport_writes_one_eml_that_parses_back(tmp_path: Path) -> None:
     parsed = BytesParser(policy=policy.default).parsebytes(files[0].read_bytes())
     assert parsed["Subject"] == "caspian-arms: Cargo ships cross the Caspian — Каспий"
     assert parsed.get_content_type() == "multipart/alternative"
+
+
+def test_a_message_sent_again_is_written_once(tmp_path: Path) -> None:
+    """A retry of a message whose outbox rows were not marked sent (a crash, a full disk) is the
+    same message, with the same Message-ID: the file transport keeps one copy."""
+    transport = FileTransport(tmp_path / "mail")
+    first, again = (
+        _message(key="01JMESSAGE0000000000000001"),
+        _message(key="01JMESSAGE0000000000000001"),
+    )
+    assert (
+        first["Message-ID"]
+        == again["Message-ID"]
+        == "<01JMESSAGE0000000000000001.caspian-arms@alerts.example>"
+    )
+    transport.send(first)
+    written = transport.last_path
+    transport.send(again)
+    assert transport.last_path == written
+    assert [p.name for p in (tmp_path / "mail").iterdir()] == [written.name if written else ""]
+    transport.send(_message(key="01JMESSAGE0000000000000002"))
+    assert len(list((tmp_path / "mail").iterdir())) == 2
 
 
 def test_file_transport_renames_a_complete_file_into_place(
