@@ -17,6 +17,8 @@ import sqlite3
 import sys
 from typing import Any
 
+from faults import connect_with
+
 FLAG = sys.argv[1]
 MAIN = os.getpid()
 
@@ -61,15 +63,7 @@ class _FullConnection(sqlite3.Connection):
 
 
 _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
-_connect = sqlite3.connect
-
-
-def _full_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-    kwargs.setdefault("factory", _FullConnection)
-    return _connect(*args, **kwargs)
-
-
-sqlite3.connect = _full_connect  # type: ignore[assignment]
+connect_with(_FullConnection)
 
 if __name__ == "__main__":
     from crawler.cli import main
