@@ -32,7 +32,7 @@ from crawler import schedule
 from crawler.config import FeedSource, Settings, SitemapSource, SiteSource, Source
 from crawler.dedup import normalize_url
 from crawler.items import Page
-from crawler.middlewares import RefusedRequest
+from crawler.middlewares import RefusedRequest, error_text
 from crawler.signals import settings_reloaded, source_polled
 from crawler.sources import SourceRef
 from crawler.sources.feeds import FeedEntry, FeedError, parse_feed
@@ -553,6 +553,4 @@ def _failure_status(failure: Failure) -> int | None:
 def _failure_reason(failure: Failure) -> str:
     if failure.check(HttpError):
         return f"HTTP {failure.value.response.status}"  # type: ignore[union-attr]
-    value = failure.value
-    text = str(value).strip() or type(value).__name__
-    return " ".join(text.split())
+    return error_text(failure.value)
