@@ -272,7 +272,10 @@ class NewsSpider(scrapy.Spider):
             self._source_error(source, response.status, str(exc))
             return []
         assert source.id is not None
-        last_poll = self.state.source_by_id(source.id).last_polled_at
+        row = self.state.source_by_id(source.id)
+        # Children not modified since the last poll are skipped, unless that poll had errors
+        # (a child that failed then is fetched again; its pages are deduplicated anyway).
+        last_poll = row.last_polled_at if row.error_count == 0 else None
         requests: list[scrapy.Request] = []
         with self.state.transaction():
             for entry in parsed.entries:
