@@ -2,6 +2,8 @@
 
     python bench/polling.py                 # the cycle benchmark
     python bench/polling.py --minutes 10    # soak: the daemon against a churning site, memory
+    python bench/polling.py --cycles 500 --feeds 100 --every 1   # soak until each feed is polled
+                                                                 # 500 times
 
 A local server on 127.0.0.1 (its own process) serves N feeds of 20 entries each and answers
 every request after a fixed delay (default 20 ms, standing in for the network). The entries
@@ -55,6 +57,7 @@ class FeedSite:
 
     def __init__(self, feeds: int, delay: float) -> None:
         self.versions = [0] * feeds
+        self.polls = [0] * feeds  # requests per feed
         self.delay = delay
         self.now = datetime.now(UTC)
         site = self
@@ -96,6 +99,7 @@ class FeedSite:
         if path.startswith("/article/"):
             return 200, article(path), {"Content-Type": "text/html"}
         n = int(path.split("/")[-1].split(".")[0])
+        self.polls[n] += 1
         version = self.versions[n]
         tag = f'"{n}-{version}"'
         if etag == tag:
@@ -223,7 +227,8 @@ def cycle_benchmark(args: argparse.Namespace) -> None:
 
 
 def soak(args: argparse.Namespace) -> None:
-    """The daemon against a site whose feeds keep changing; resident memory at start and end."""
+    """The daemon against a site whose feeds keep changing, for `--minutes` or until every feed
+    was polled `--cycles` times; resident memory, open files, threads and WAL at start and end."""
     site = FeedSite(args.feeds, args.delay)
     site.now = datetime.now(UTC) + timedelta(days=7)  # entries are new: the daemon fetches them
     folder = Path(tempfile.mkdtemp(prefix="crawler-soak-"))
@@ -232,9 +237,11 @@ def soak(args: argparse.Namespace) -> None:
         f'[output]\ndir = "{folder / "out"}"',
         f'[fetch]\nallow_hosts = ["127.0.0.1:{site.server.server_address[1]}"]\n'
         'delay = "0s"\nper_domain = 16\nconcurrency = 32\nmax_age = "30d"\nworkers = 1',
-        '[schedule]\nmin_every = "5s"\nmax_every = "20s"',
+        f'[schedule]\nmin_every = "{args.every}s"\nmax_every = "{args.every * 2}s"',
     ]
-    lines += [f'[[feeds]]\nurl = "{site.feed_url(n)}"\nevery = "5s"' for n in range(args.feeds)]
+    lines += [
+        f'[[feeds]]\nurl = "{site.feed_url(n)}"\nevery = "{args.every}s"' for n in range(args.feeds)
+    ]
     settings.write_text("\n".join(lines) + "\n")
     daemon = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "run"],
@@ -243,9 +250,9 @@ def soak(args: argparse.Namespace) -> None:
     )
     samples = []
     extras: list[tuple[int, int, int]] = []
-    end = time.monotonic() + args.minutes * 60
+    end = time.monotonic() + (args.minutes * 60 if args.minutes else float("inf"))
     cycle = 0
-    while time.monotonic() < end:
+    while time.monotonic() < end and not (args.cycles and min(site.polls) >= args.cycles):
         time.sleep(5)
         cycle += 1
         site.change(args.change, cycle)
@@ -259,7 +266,8 @@ def soak(args: argparse.Namespace) -> None:
         extras.append(extra)
         print(
             f"  {samples[-1][0] - samples[0][0]:6.0f}s  daemon RSS {samples[-1][1]:7.1f} MiB  "
-            f"open files {extra[0]}  threads {extra[1]}  WAL {extra[2] / 1024:.0f} KiB",
+            f"open files {extra[0]}  threads {extra[1]}  WAL {extra[2] / 1024:.0f} KiB  "
+            f"polls per feed >= {min(site.polls)}",
             flush=True,
         )
     daemon.send_signal(signal.SIGTERM)
@@ -274,9 +282,10 @@ def soak(args: argparse.Namespace) -> None:
     )
     warm = samples[min(len(samples) - 1, len(samples) // 5)][1]
     first, last = extras[min(len(extras) - 1, len(extras) // 5)], extras[-1]
+    minutes = (samples[-1][0] - samples[0][0]) / 60 if samples else 0
     print(
-        f"\nsoak {args.minutes} min, {args.feeds} feeds every 5 s "
-        f"(about {int(args.minutes * 12)} polls each): RSS after warm-up {warm:.1f} MiB, "
+        f"\nsoak {minutes:.1f} min, {args.feeds} feeds every {args.every} s "
+        f"({min(site.polls)} to {max(site.polls)} polls each): RSS after warm-up {warm:.1f} MiB, "
         f"at end {samples[-1][1]:.1f} MiB ({samples[-1][1] / warm:.2f}x); open files "
         f"{first[0]} -> {last[0]}; threads {first[1]} -> {last[1]}; WAL {first[2] // 1024} -> "
         f"{last[2] // 1024} KiB; items queued {status['items_queued']}"
@@ -331,13 +340,17 @@ def main() -> None:
         help="feeds the sequential baseline polls (scaled up to --feeds)",
     )
     parser.add_argument("--minutes", type=float, default=0, help="soak for this long instead")
+    parser.add_argument(
+        "--cycles", type=int, default=0, help="soak until every feed was polled this often"
+    )
+    parser.add_argument("--every", type=int, default=5, help="soak: poll interval, seconds")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         site = FeedSite(args.feeds, args.delay)
         print(site.base, flush=True)
         threading.Event().wait()
-    elif args.minutes:
+    elif args.minutes or args.cycles:
         soak(args)
     else:
         cycle_benchmark(args)

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except CrawlerError as exc:
         print(f"crawler: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except sqlite3.Error as exc:  # e.g. the disk holding the output folder is full
+        print(f"crawler: state database: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("crawler: interrupted", file=sys.stderr)
@@ -69,11 +73,21 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
+    def group(name: str, help: str) -> Any:
+        """A command with actions of its own; without one it prints its usage and exits 2."""
+        sub = commands.add_parser(name, help=help, description=help)
+
+        def usage(args: argparse.Namespace) -> int:
+            sub.print_usage(sys.stderr)
+            return EXIT_USAGE
+
+        sub.set_defaults(handler=usage)
+        return sub.add_subparsers(title=f"{name} commands", metavar="ACTION")
+
     command("demo", _demo, "serve the bundled news site on 127.0.0.1 and run crawler against it")
     command("once", _once, "one pass over every source, then exit (for cron)")
     command("run", _run, "the daemon: poll every source on its schedule until stopped")
-    topics = command("topics", _topics_help, "try topic queries")
-    topic_commands = topics.add_subparsers(title="topics commands", metavar="ACTION")
+    topic_commands = group("topics", "try topic queries")
     topic_test = topic_commands.add_parser(
         "test",
         help="does QUERY match a page, a file or standard input, and why",
@@ -92,8 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         "--min-count", type=int, default=1, metavar="N", help="a term counts when it occurs N times"
     )
     topic_test.set_defaults(handler=_topics_test)
-    alerts = command("alerts", _alerts_help, "alert emails")
-    alert_commands = alerts.add_subparsers(title="alerts commands", metavar="ACTION")
+    alert_commands = group("alerts", "alert emails")
     alert_test = alert_commands.add_parser(
         "test", help="send one sample alert for TOPIC through the configured transport"
     )
@@ -104,8 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     status = command("status", _status, "per-source health, queue depth, daemon")
     status.add_argument("--json", action="store_true", help="print the report as JSON")
     command("check", _check, "validate the settings and print what they say")
-    queue = command("queue", _queue_help, "list, show and take queued items")
-    queue_commands = queue.add_subparsers(title="queue commands", metavar="ACTION")
+    queue_commands = group("queue", "list, show and take queued items")
     ls = queue_commands.add_parser("ls", help="list the items waiting in new/")
     ls.add_argument("--all", action="store_true", help="include items already taken (cur/)")
     ls.set_defaults(handler=_queue_ls)
@@ -114,8 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=_queue_show)
     take = queue_commands.add_parser("take", help="move the oldest item to cur/ and print it")
     take.set_defaults(handler=_queue_take)
-    sources = command("sources", _sources_help, "find feeds on a site; import and export OPML")
-    source_commands = sources.add_subparsers(title="sources commands", metavar="ACTION")
+    source_commands = group("sources", "find feeds on a site; import and export OPML")
     discover = source_commands.add_parser(
         "discover",
         help="find the feeds a site offers",
@@ -191,11 +202,6 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _topics_help(args: argparse.Namespace) -> int:
-    print("usage: crawler topics test QUERY [URL | FILE | -] [--recent 7d]", file=sys.stderr)
-    return EXIT_USAGE
-
-
 def _topics_test(args: argparse.Namespace) -> int:
     from crawler import archive
     from crawler.config import parse_duration
@@ -243,11 +249,6 @@ def _topics_recent(args: argparse.Namespace, topic: Any, seconds: float) -> int:
             print(f"    {match.snippet}")
     print(f"{found} recent article(s) match over the last {args.recent}", file=sys.stderr)
     return EXIT_OK if found else EXIT_ERROR
-
-
-def _alerts_help(args: argparse.Namespace) -> int:
-    print("usage: crawler alerts test TOPIC", file=sys.stderr)
-    return EXIT_USAGE
 
 
 def _alerts_test(args: argparse.Namespace) -> int:
@@ -325,11 +326,6 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _queue_help(args: argparse.Namespace) -> int:
-    print("usage: crawler queue {ls,show,take}", file=sys.stderr)
-    return EXIT_USAGE
-
-
 def _open_queue(args: argparse.Namespace) -> Any:
     from crawler.queue import Queue
 
@@ -380,11 +376,6 @@ def _queue_take(args: argparse.Namespace) -> int:
     print(json.dumps(queued.read(), ensure_ascii=False, indent=2))
     print(f"moved to {queued.path}", file=sys.stderr)
     return EXIT_OK
-
-
-def _sources_help(args: argparse.Namespace) -> int:
-    print("usage: crawler sources {discover URL [--add], import FILE, export}", file=sys.stderr)
-    return EXIT_USAGE
 
 
 def _sources_discover(args: argparse.Namespace) -> int:

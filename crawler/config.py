@@ -143,6 +143,7 @@ class FetchSettings(_Section):
     per_domain: int = Field(default=2, ge=1, le=64)
     concurrency: int = Field(default=16, ge=1, le=1024)
     obey_robots: bool = True
+    verify_certificates: bool = True  # off only for sites with self-signed certificates
     workers: int = Field(default=0, ge=0, le=64)  # extraction processes; 0 = one per core
 
     @field_validator("allow_hosts")

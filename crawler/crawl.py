@@ -68,6 +68,8 @@ def _scrapy_settings(config: Settings, *, run_once: bool) -> dict[str, Any]:
         "DOWNLOAD_WARNSIZE": 0,
         # Only http and https: no file:, data:, s3: or ftp: handler exists to be tricked into.
         "DOWNLOAD_HANDLERS": {"file": None, "data": None, "s3": None, "ftp": None},
+        # Scrapy accepts any certificate unless told otherwise; we check it and the host name.
+        "DOWNLOAD_VERIFY_CERTIFICATES": fetch.verify_certificates,
         "REDIRECT_MAX_TIMES": 5,
         "METAREFRESH_MAXDELAY": 10,
         "RETRY_TIMES": 1,

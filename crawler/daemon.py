@@ -18,8 +18,11 @@ import logging
 import os
 import random
 import signal
+import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
@@ -112,17 +115,19 @@ class Daemon:
         if self.config.cluster is not None:
             beat = self.config.cluster.heartbeat.total_seconds()
         self.scheduler.add_job(
-            self._heartbeat,
+            _guarded(self._heartbeat),
             IntervalTrigger(seconds=beat),
             id="~heartbeat",
             next_run_time=datetime.now(UTC),
         )
         self.scheduler.add_job(
-            self._housekeeping, IntervalTrigger(seconds=HOUSEKEEPING_EVERY), id="~housekeeping"
+            _guarded(self._housekeeping),
+            IntervalTrigger(seconds=HOUSEKEEPING_EVERY),
+            id="~housekeeping",
         )
         self.sender = Sender(self.config, self.spider.state)
         self.scheduler.add_job(
-            self.sender.send_due, IntervalTrigger(seconds=ALERTS_EVERY), id="~alerts"
+            _guarded(self.sender.send_due), IntervalTrigger(seconds=ALERTS_EVERY), id="~alerts"
         )
         self.scheduler.start()
         log.info(
@@ -157,7 +162,11 @@ class Daemon:
             job = self.scheduler.get_job(key)
             if job is None:
                 self.scheduler.add_job(
-                    self._poll, trigger, args=[key], id=key, next_run_time=self._first_poll(source)
+                    _guarded(self._poll),
+                    trigger,
+                    args=[key],
+                    id=key,
+                    next_run_time=self._first_poll(source),
                 )
             elif not only_changes:
                 job.reschedule(trigger)
@@ -186,8 +195,9 @@ class Daemon:
                 time.monotonic() - self.in_flight[key],
             )
             return
+        requests = self.spider.requests_for(source)
         self.in_flight[key] = time.monotonic()
-        for request in self.spider.requests_for(source):
+        for request in requests:
             self.crawler.engine.crawl(request)  # type: ignore[union-attr]
 
     def _still_leased(self, key: str) -> bool:
@@ -285,9 +295,27 @@ class Daemon:
             log.warning("stop timeout (%ss) reached: in-flight work abandoned", bound)
         if self.leases is not None:
             self.leases.stop()
-        with State(self.config.output.state_path) as state:
-            state.set_meta("daemon", None)
+        try:
+            with State(self.config.output.state_path) as state:
+                state.set_meta("daemon", None)
+        except sqlite3.Error as exc:
+            log.warning("stop not recorded in the state database: %s", exc)
         log.info("stopped")
+
+
+def _guarded(job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+    """A scheduler job whose state database write fails (a full disk, an I/O error) logs one
+    line and runs again at its next time, rather than a traceback."""
+
+    @wraps(job)
+    async def run(*args: Any) -> None:
+        try:
+            await job(*args)
+        except sqlite3.Error as exc:
+            source = f" source={args[0]}" if args else ""  # a poll's job has its source
+            log.error("%s failed%s error=state database: %s", job.__name__.strip("_"), source, exc)
+
+    return run
 
 
 async def run_daemon(config: Settings) -> None:

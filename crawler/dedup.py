@@ -25,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import courlan
 
+from crawler.signals import delivery_failed
+
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
@@ -83,7 +85,14 @@ class SeenUrlFilter:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
+        dupefilter = cls(crawler)
+        crawler.signals.connect(dupefilter.forget, signal=delivery_failed)
+        return dupefilter
+
+    def forget(self, urls: list[str]) -> None:
+        """Let these (normalised) URLs be requested again at once."""
+        for url in urls:
+            self._in_flight.pop(url, None)
 
     @property
     def _state(self) -> State:

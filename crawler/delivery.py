@@ -8,16 +8,21 @@ backfill.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.alerts.outbox import alert_rows
+from crawler.errors import QueueError
 from crawler.state import ItemRecord
 
 if TYPE_CHECKING:
     from crawler.config import AlertSettings
     from crawler.queue import Queue
     from crawler.state import State
+
+log = logging.getLogger("crawler.queue")
 
 
 def deliver(
@@ -29,15 +34,24 @@ def deliver(
     urls: list[str],
     entry: tuple[int, str] | None = None,
 ) -> Path:
-    """Put an item into the queue folder, then record it with its alert rows in one commit."""
+    """Put an item into the queue folder, then record it with its alert rows in one commit.
+
+    Raises QueueError when either fails (a full disk, an I/O error); the item is then neither
+    in new/ nor recorded, so it is delivered when its page is fetched again."""
     path = queue.put(item)
     state.publish(item)
-    state.record_article(
-        urls=urls,
-        outcome="queued",
-        content_hash=item["content_hash"],
-        entry=entry,
-        item=ItemRecord.from_item(item),
-        alerts=alert_rows(item, alerts),
-    )
+    try:
+        state.record_article(
+            urls=urls,
+            outcome="queued",
+            content_hash=item["content_hash"],
+            entry=entry,
+            item=ItemRecord.from_item(item),
+            alerts=alert_rows(item, alerts),
+        )
+    except sqlite3.Error as exc:
+        if not queue.withdraw(path):
+            # A consumer took it already: it was delivered, and is recorded on the next start.
+            log.error("item delivered but not recorded id=%s file=%s", item["id"], path.name)
+        raise QueueError(f"cannot record item {item['id']}: {exc}") from exc
     return path

@@ -24,8 +24,9 @@ import time
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
+from OpenSSL import SSL
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadFailedError, IgnoreRequest
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
 from zope.interface import implementer
@@ -202,8 +203,25 @@ class _PublicOnly:
         self.receiver.resolutionComplete()
 
 
+def error_text(exc: BaseException) -> str:
+    """One line saying what went wrong, with Twisted's wrapped failures unwrapped: a bad
+    certificate reads "TLS: certificate verify failed", not a list of Failure objects."""
+    if isinstance(exc, DownloadFailedError) and exc.__cause__ is not None:
+        return error_text(exc.__cause__)  # Scrapy's wrapper of the downloader's own error
+    reasons = getattr(exc, "reasons", None)  # ResponseNeverReceived, ResponseFailed
+    if reasons:
+        return "; ".join(dict.fromkeys(error_text(reason.value) for reason in reasons))
+    if isinstance(exc, SSL.Error) and exc.args and isinstance(exc.args[0], list):
+        return "TLS: " + ", ".join(str(entry[-1]) for entry in exc.args[0] if entry)
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())
+
+
 class _DisallowAll:
     """The rules of a host whose robots.txt could not be read (RFC 9309, 2.3.1.4)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
     def allowed(self, url: str | bytes, user_agent: str | bytes) -> bool:
         return False
@@ -229,7 +247,7 @@ class RobotsPolicyMiddleware(RobotsTxtMiddleware):
 
     async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
         if 500 <= response.status < 600:
-            self._settle(netloc, _DisallowAll(), self.KEEP_AFTER_ERROR)
+            self._settle(netloc, _DisallowAll(f"HTTP {response.status}"), self.KEEP_AFTER_ERROR)
             self._stats.inc_value("robotstxt/unreachable")
             return
         if 400 <= response.status < 500:
@@ -239,8 +257,14 @@ class RobotsPolicyMiddleware(RobotsTxtMiddleware):
         self._expires[netloc] = time.monotonic() + self.KEEP
 
     def _robots_error(self, exc: Exception, netloc: str) -> None:
-        self._settle(netloc, _DisallowAll(), self.KEEP_AFTER_ERROR)
+        self._settle(netloc, _DisallowAll(error_text(exc)), self.KEEP_AFTER_ERROR)
         self._stats.inc_value("robotstxt/unreachable")
+
+    def process_request_2(self, rp: Any, request: Request) -> None:
+        if isinstance(rp, _DisallowAll):  # say why, not only "Forbidden by robots.txt"
+            self._stats.inc_value("robotstxt/forbidden")
+            raise IgnoreRequest(f"robots.txt unreachable, nothing fetched for now: {rp.reason}")
+        super().process_request_2(rp, request)
 
     def _settle(self, netloc: str, parser: Any, keep: float) -> None:
         waiting = self._parsers[netloc]

@@ -12,8 +12,11 @@ transaction that marks their URLs seen, rejected pages through the `item_dropped
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import wraps
 from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import signals
@@ -28,7 +31,7 @@ from crawler.extract import extract, is_html
 from crawler.items import Page, Rejected, article_record, item_document, make_item
 from crawler.neardup import NearDuplicateIndex, Signature, signature
 from crawler.queue import Queue
-from crawler.signals import housekeeping, settings_reloaded
+from crawler.signals import delivery_failed, housekeeping, settings_reloaded
 from crawler.state import State
 from crawler.topics import Matcher, Topic
 
@@ -48,6 +51,29 @@ def _config(crawler: Crawler) -> Settings:
 def _state(crawler: Crawler) -> State:
     state: State = crawler.spider.state  # type: ignore[union-attr]
     return state
+
+
+def _not_delivered(crawler: Crawler, page: Page, exc: Exception) -> None:
+    """A write failed (a full disk, an I/O error): one error line, and the page's URLs may be
+    fetched again at the next poll, since nothing about them was recorded."""
+    log.error("page not delivered url=%s error=%s; it is fetched again later", page.url, exc)
+    crawler.stats.inc_value("crawler/queue_errors")  # type: ignore[union-attr]
+    crawler.signals.send_catch_log(delivery_failed, urls=_urls(page))
+
+
+def _writes(process_item: Callable[[Any, Page], Page]) -> Callable[[Any, Page], Page]:
+    """A pipeline step that writes to the state database or the queue folder: when the write
+    fails the page is dropped unrecorded (see `_not_delivered`), not logged with a traceback."""
+
+    @wraps(process_item)
+    def guarded(pipeline: Any, page: Page) -> Page:
+        try:
+            return process_item(pipeline, page)
+        except (sqlite3.Error, QueueError) as exc:
+            _not_delivered(pipeline.crawler, page, exc)
+            raise DropItem(str(exc), log_level="DEBUG") from exc
+
+    return guarded
 
 
 class ExtractPipeline:
@@ -112,6 +138,7 @@ class DedupPipeline:
         for key in _state(self.crawler).purge_signatures(cutoff):
             self.index.remove(key)
 
+    @_writes
     def process_item(self, page: Page) -> Page:
         assert page.article is not None
         state = _state(self.crawler)
@@ -163,6 +190,7 @@ class TopicPipeline:
         keep = _config(self.crawler).archive.keep.total_seconds()
         _state(self.crawler).purge_archive(time.time() - keep)
 
+    @_writes
     def process_item(self, page: Page) -> Page:
         page.record = article_record(page)
         _state(self.crawler).archive_article(page.record)  # every unique article, for topics
@@ -197,20 +225,16 @@ class QueuePipeline:
     def open_spider(self) -> None:
         backfill(_config(self.crawler), _state(self.crawler), self.queue)
 
+    @_writes
     def process_item(self, page: Page) -> Page:
         assert page.record is not None
         item = make_item(page.record, str(ULID()), page.topics)
         entry = None
         if page.entry is not None and page.source.id is not None:
             entry = (page.source.id, page.entry.key)
-        try:
-            path = deliver(
-                self.queue, _state(self.crawler), item, self.alerts, urls=_urls(page), entry=entry
-            )
-        except QueueError as exc:
-            log.error("queue write failed url=%s error=%s", page.url, exc)
-            self._count("queue_errors")
-            raise DropItem(str(exc)) from exc  # not recorded: the page is fetched again later
+        path = deliver(
+            self.queue, _state(self.crawler), item, self.alerts, urls=_urls(page), entry=entry
+        )
         self._count("queued")
         log.info(
             "queued id=%s topics=%s url=%s file=%s",
@@ -226,13 +250,17 @@ class QueuePipeline:
             entry = None
             if item.entry is not None and item.source.id is not None:
                 entry = (item.source.id, item.entry.key)
-            _state(self.crawler).record_article(
-                urls=_urls(item),
-                outcome=exception.outcome,
-                content_hash=item.content_hash,
-                entry=entry,
-                duplicate_of=exception.duplicate_of,
-            )
+            try:
+                _state(self.crawler).record_article(
+                    urls=_urls(item),
+                    outcome=exception.outcome,
+                    content_hash=item.content_hash,
+                    entry=entry,
+                    duplicate_of=exception.duplicate_of,
+                )
+            except sqlite3.Error as exc:
+                _not_delivered(self.crawler, item, exc)  # decided again when fetched again
+                return
             self._count(f"rejected/{exception.outcome}")
 
     def _count(self, key: str) -> None:

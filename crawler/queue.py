@@ -79,6 +79,16 @@ class Queue:
             tmp_path.unlink(missing_ok=True)
         return new_path
 
+    def withdraw(self, path: Path) -> bool:
+        """Take back an item just put (its recording failed), unless a consumer already took it;
+        True if it was withdrawn."""
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        fsync_dir(path.parent)
+        return True
+
     def files(self, box: str = "new") -> list[QueuedFile]:
         """The items in one box, oldest first."""
         folder = {"new": self.new, "cur": self.cur}[box]

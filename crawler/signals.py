@@ -11,3 +11,7 @@ settings_reloaded = object()
 
 # Time to drop what is past its retention (the daemon sends it hourly). No arguments.
 housekeeping = object()
+
+# An item could not be delivered (a full disk, an I/O error). Argument: urls (its normalised
+# URLs), so its page may be fetched again at the next poll rather than after an hour.
+delivery_failed = object()

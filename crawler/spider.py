@@ -9,11 +9,14 @@ for the pipelines. It decides nothing about content: extraction, dedup and topic
 from __future__ import annotations
 
 import email.utils
+import inspect
 import logging
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import wraps
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
@@ -30,7 +33,7 @@ from crawler.cluster import open_state
 from crawler.config import FeedSource, Settings, SitemapSource, SiteSource, Source
 from crawler.dedup import normalize_url
 from crawler.items import Page
-from crawler.middlewares import RefusedRequest
+from crawler.middlewares import RefusedRequest, error_text
 from crawler.signals import settings_reloaded, source_polled
 from crawler.sources import SourceRef
 from crawler.sources.feeds import FeedEntry, FeedError, parse_feed
@@ -47,6 +50,26 @@ log = logging.getLogger("crawler.spider")
 PERMANENT_STATUSES = frozenset({401, 403, 404, 410, 451})
 # A feed that answers with one of these asks us to come back later (Retry-After).
 RATE_LIMITED = frozenset({429, 503})
+
+
+def _poll_callback(
+    callback: Callable[[NewsSpider, Response], Any],
+) -> Callable[[NewsSpider, Response], Any]:
+    """A poll whose state database write fails (a full disk, an I/O error) is a failed poll:
+    one error line, nothing marked seen, and the source polled again after its interval."""
+
+    @wraps(callback)
+    async def guarded(spider: NewsSpider, response: Response) -> list[scrapy.Request]:
+        try:
+            result = callback(spider, response)
+            return list(await result if inspect.isawaitable(result) else result)
+        except sqlite3.Error as exc:
+            spider._poll_not_recorded(response.meta["source"], exc)
+            return []
+
+    return guarded
+
+
 # Sitemap indexes nest: robots.txt -> index -> index -> urlset at most.
 MAX_SITEMAP_LEVELS = 3
 
@@ -111,17 +134,32 @@ class NewsSpider(scrapy.Spider):
     def feed_request(self, feed: FeedSource) -> scrapy.Request:
         row = self.state.source("feed", feed.url, feed.name)
         source = SourceRef("feed", feed.url, feed.name or row.name, row.id)
+        return self._poll_request(
+            feed.url, self.parse_feed, source, validators=(row.etag, row.last_modified)
+        )
+
+    def _poll_request(
+        self,
+        url: str,
+        callback: Callable[[Response], Any],
+        source: SourceRef,
+        validators: tuple[str | None, str | None] = (None, None),
+        **meta: Any,
+    ) -> scrapy.Request:
+        """A conditional poll of a feed or sitemap: ahead of article pages, never filtered as
+        seen, and not retried by Scrapy (the schedule retries a failed poll, with back-off)."""
         return scrapy.Request(
-            feed.url,
-            callback=self.parse_feed,
+            url,
+            callback=callback,
             errback=self.source_failed,
             dont_filter=True,
             priority=10,
             meta={
                 "source": source,
-                "validators": (row.etag, row.last_modified),
+                "validators": validators,
                 "handle_httpstatus_list": [304, *RATE_LIMITED],
-                "dont_retry": True,  # a failed poll is retried by the schedule, with back-off
+                "dont_retry": True,
+                **meta,
             },
         )
 
@@ -141,6 +179,7 @@ class NewsSpider(scrapy.Spider):
             return True
         return False
 
+    @_poll_callback
     async def parse_feed(self, response: Response) -> list[scrapy.Request]:
         source: SourceRef = response.meta["source"]
         if self._answered_without_content(response):
@@ -163,11 +202,12 @@ class NewsSpider(scrapy.Spider):
         with self.state.transaction():  # one commit for the whole feed, not one per entry
             requests = [r for e in feed.entries if (r := self._entry_request(source_now, e))]
         dates = [entry.published.timestamp() for entry in feed.entries if entry.published]
+        etag, last_modified = _validators(response, settled=not requests)
         self._finish_poll(
             source,
             status=response.status,
-            etag=_header(response, "ETag"),
-            last_modified=_header(response, "Last-Modified"),
+            etag=etag,
+            last_modified=last_modified,
             name=feed.title,
             new_entries=len(requests),
             cadence=schedule.cadence(dates),
@@ -211,21 +251,11 @@ class NewsSpider(scrapy.Spider):
         level: int,
         validators: tuple[str | None, str | None] = (None, None),
     ) -> scrapy.Request:
-        return scrapy.Request(
-            url,
-            callback=self.parse_sitemap,
-            errback=self.source_failed,
-            dont_filter=True,
-            priority=10,
-            meta={
-                "source": source,
-                "sitemap_level": level,
-                "validators": validators,
-                "handle_httpstatus_list": [304, *RATE_LIMITED],
-                "dont_retry": True,
-            },
+        return self._poll_request(
+            url, self.parse_sitemap, source, validators=validators, sitemap_level=level
         )
 
+    @_poll_callback
     async def parse_sitemap(self, response: Response) -> list[scrapy.Request]:
         """A robots.txt (its Sitemap: lines), a sitemap index (its recent children) or a urlset
         (its recent, unseen pages, with Google News dates and titles)."""
@@ -243,7 +273,10 @@ class NewsSpider(scrapy.Spider):
             self._source_error(source, response.status, str(exc))
             return []
         assert source.id is not None
-        last_poll = self.state.source_by_id(source.id).last_polled_at
+        row = self.state.source_by_id(source.id)
+        # Children not modified since the last poll are skipped, unless that poll had errors
+        # (a child that failed then is fetched again; its pages are deduplicated anyway).
+        last_poll = row.last_polled_at if row.error_count == 0 else None
         requests: list[scrapy.Request] = []
         with self.state.transaction():
             for entry in parsed.entries:
@@ -261,11 +294,12 @@ class NewsSpider(scrapy.Spider):
                     item = FeedEntry(entry.url, entry.url, entry.title, None, None, entry.published)
                     if request := self._article_request(entry.url, source, entry=item):
                         requests.append(request)
+        etag, last_modified = _validators(response, settled=level == 0 and not requests)
         self._finish_poll(
             source,
             status=response.status,
-            etag=_header(response, "ETag") if level == 0 else None,
-            last_modified=_header(response, "Last-Modified") if level == 0 else None,
+            etag=etag,
+            last_modified=last_modified,
             new_entries=sum(1 for r in requests if r.callback == self.parse_article),
         )
         return requests
@@ -287,6 +321,7 @@ class NewsSpider(scrapy.Spider):
                 meta={"source": source, "site": site, "depth": 0},
             )
 
+    @_poll_callback
     def parse_section(self, response: Response) -> list[scrapy.Request]:
         """A start page or a page matched by `follow`: its links, no item."""
         source: SourceRef = response.meta["source"]
@@ -410,6 +445,14 @@ class NewsSpider(scrapy.Spider):
         self._finish_poll(source, status=status, error=reason, retry_after=retry_after)
         log.warning("source failed source=%s error=%s", source.url, reason)
 
+    def _poll_not_recorded(self, source: SourceRef, exc: sqlite3.Error) -> None:
+        self._count("source_errors")
+        log.error("source failed source=%s error=state database: %s", source.url, exc)
+        interval = self._bounds(source).every.total_seconds()
+        self.crawler.signals.send_catch_log(
+            source_polled, source=source, next_poll_at=time.time() + interval
+        )
+
     # -- the schedule ----------------------------------------------------------------------------
 
     def _finish_poll(
@@ -477,6 +520,15 @@ class SitePass:
     linked: set[str] = field(default_factory=set)
 
 
+def _validators(response: Response, *, settled: bool) -> tuple[str | None, str | None]:
+    """The ETag and Last-Modified to keep from a poll, only once every entry it listed is
+    settled. A poll that found new entries is answered in full next time, not 304, so an entry
+    whose page failed, or that a crash or a full disk cut short, is taken up again."""
+    if not settled:
+        return None, None
+    return _header(response, "ETag"), _header(response, "Last-Modified")
+
+
 def _retry_after(response: Response) -> float | None:
     """Retry-After in seconds (a number of seconds or an HTTP date), None if absent or bad."""
     value = (_header(response, "Retry-After") or "").strip()
@@ -505,6 +557,4 @@ def _failure_status(failure: Failure) -> int | None:
 def _failure_reason(failure: Failure) -> str:
     if failure.check(HttpError):
         return f"HTTP {failure.value.response.status}"  # type: ignore[union-attr]
-    value = failure.value
-    text = str(value).strip() or type(value).__name__
-    return " ".join(text.split())
+    return error_text(failure.value)

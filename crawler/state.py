@@ -124,6 +124,9 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX signatures_seen ON signatures (seen_at);
     """,
+    """
+    ALTER TABLE outbox ADD COLUMN message_key TEXT;
+    """,
 )
 
 
@@ -160,6 +163,7 @@ class OutboxRow:
     next_attempt_at: float | None
     last_error: str | None
     sent_at: float | None
+    message_key: str | None  # the message these rows go out in, fixed before its first attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,10 +258,11 @@ class State:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a failed COMMIT (disk full) leaves it open
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
         finally:
             if durable:
                 self._db.execute("PRAGMA synchronous=NORMAL")
@@ -537,6 +542,15 @@ class State:
             "SELECT min(created_at) FROM outbox WHERE status = 'pending' AND topic = ?", (topic,)
         ).fetchone()
         return row[0]
+
+    def assign_message(self, ids: list[int], message_key: str) -> None:
+        """Fix which message these rows go out in, before it is first sent, so a retry (or a
+        restart) sends that same message again under the same Message-ID."""
+        with self.transaction(durable=True):
+            self._db.executemany(
+                "UPDATE outbox SET message_key = ? WHERE id = ?",
+                [(message_key, row_id) for row_id in ids],
+            )
 
     def alerts_sent(self, ids: list[int], now: float) -> None:
         with self.transaction(durable=True):

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from daemonproc import Daemon
 from localsite import LocalSite
 from redisserver import redis_server
+from tlscert import Certificate, make_certificate
 
 
 @pytest.fixture
@@ -30,6 +31,12 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    """A self-signed certificate for localhost and 127.0.0.1."""
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
 def base_settings(tmp_path: Path, site: LocalSite) -> str:
     """The start of a test's settings: output under tmp_path, `site` allowed, no politeness
     delay, one extraction worker. Tests add their sources and topics after it."""
@@ -39,9 +46,12 @@ def base_settings(tmp_path: Path, site: LocalSite) -> str:
     )
 
 
-def run_crawler(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run `crawler ARGS` as a separate process, as a user or cron would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+def run_crawler(
+    *args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `crawler ARGS` as a separate process, as a user or cron would; `env` is added to
+    the environment (without any CRAWLER_ variable of the test run's own)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")} | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "crawler.cli", *args],
         cwd=cwd,

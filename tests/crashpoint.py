@@ -15,6 +15,8 @@ import sqlite3
 import sys
 from typing import Any
 
+from faults import connect_with
+
 LIMIT = int(sys.argv[1])
 COUNT = 0
 MAIN = os.getpid()
@@ -52,15 +54,7 @@ class _CountingConnection(sqlite3.Connection):
         return super().execute(sql, *args)
 
 
-_connect = sqlite3.connect
-
-
-def _counting_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-    kwargs.setdefault("factory", _CountingConnection)
-    return _connect(*args, **kwargs)
-
-
-sqlite3.connect = _counting_connect  # type: ignore[assignment]
+connect_with(_CountingConnection)
 
 if __name__ == "__main__":
     from crawler.cli import main

@@ -22,12 +22,15 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str =
 
 
 class Daemon:
-    def __init__(self, settings: Path, cwd: Path) -> None:
+    """`crawler run`; `launcher` replaces `-m crawler.cli`, e.g. a script that injects faults."""
+
+    def __init__(self, settings: Path, cwd: Path, launcher: list[str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
         self.log_path = cwd / f"daemon-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop())
+        command = launcher or ["-m", "crawler.cli"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "run"],
+            [sys.executable, *command, "--settings", str(settings), "run"],
             cwd=cwd,
             env=env,
             stdout=self.log,

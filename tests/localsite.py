@@ -8,6 +8,7 @@ with LocalSite() as site:
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -74,8 +75,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class LocalSite:
-    def __init__(self, address: str = "127.0.0.1") -> None:
+    """`tls`: serve https with this server context."""
+
+    def __init__(self, address: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self.server = _Server((address, 0), _Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.server.routes = {"/robots.txt": Route(b"User-agent: *\nAllow: /\n", "text/plain")}
         self.server.log = []
         self.server.lock = Lock()
@@ -94,7 +100,7 @@ class LocalSite:
         self.server.server_close()
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}{path}"
+        return f"{self.scheme}://{self.host}{path}"
 
     def route(
         self,

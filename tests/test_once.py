@@ -241,3 +241,35 @@ def test_an_entry_republished_with_a_new_guid_is_not_a_new_item(
         assert run_crawler("--settings", str(settings), "once", cwd=tmp_path).returncode == 0
     assert len(_items(tmp_path)) == 1
     assert site.hits("/a.html?utm_source=rss") == 1
+
+
+def test_an_entry_whose_page_failed_is_fetched_again_though_the_feed_is_unchanged(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    """The feed's validators are kept only once every entry is settled: a page that failed
+    (503 here; a crash or a full disk likewise) is not hidden behind a 304 on the next poll."""
+    site.route("/a.html", "down for maintenance", "text/plain", status=503)
+    entry = {"title": "a", "link": site.url("/a.html"), "guid": "1", "published": ago(1)}
+    site.route("/feed.xml", rss("Feed", [entry]), "application/rss+xml", headers={"ETag": '"v1"'})
+    settings = tmp_path / "crawler.toml"
+    settings.write_text(
+        base_settings(tmp_path, site) + f'[[feeds]]\nurl = "{site.url("/feed.xml")}"\n'
+    )
+
+    def once() -> None:
+        result = run_crawler("--settings", str(settings), "once", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+
+    once()
+    assert _items(tmp_path) == []
+    site.route("/a.html", article_page("Ships cross the Caspian", CASPIAN))
+    once()  # the feed did not change, but its entry is still open: asked in full, not 304
+    assert [item["title"] for item in _items(tmp_path)] == ["Ships cross the Caspian"]
+    polls = [h for p, h in site.requests() if p == "/feed.xml"]
+    assert all("If-None-Match" not in h for h in polls)
+    site.clear_log()
+    once()  # nothing new: this poll's validators are kept
+    once()  # so the next one is conditional, and nothing is fetched
+    polls = [h for p, h in site.requests() if p == "/feed.xml"]
+    assert polls[-1]["If-None-Match"] == '"v1"' and site.hits("/a.html") == 0
+    assert len(_items(tmp_path)) == 1

@@ -169,6 +169,61 @@ def test_temporary_replies_are_retried_and_permanent_ones_fail(
             assert "550" in (state.failed_alerts()[0].last_error or "")
 
 
+def test_slow_data_within_the_timeout_is_delivered_once(tmp_path: Path) -> None:
+    handler = SlowRecorder(delay=1.0)
+    with smtp_server(handler) as port, State(tmp_path / "state.db") as state:
+        config = _config(tmp_path, port)  # timeout 2s
+        _queue_item(state, config, 1, "Ships cross", T0)
+        assert asyncio.run(Sender(config, state).send_due(T0)) == 2
+        assert asyncio.run(Sender(config, state).send_due(T0 + 7200)) == 0
+    assert len(handler.received) == 2 and state_counts(tmp_path)["sent"] == 2
+
+
+def test_a_reply_lost_to_slow_data_is_retried_as_the_same_message(tmp_path: Path) -> None:
+    """The server takes the message but answers the final "." after the client gave up: the
+    rows are deferred with back-off and retried as the same message, same Message-ID, so the
+    copy can be recognised downstream; nothing is lost."""
+    handler = SlowRecorder(delay=3.5)
+    with smtp_server(handler) as port, State(tmp_path / "state.db") as state:
+        config = _config(tmp_path, port)  # timeout 2s
+        _queue_item(state, config, 1, "Ships cross", T0)
+        assert asyncio.run(Sender(config, state).send_due(T0)) == 0
+        rows = state.pending_alerts(T0 + 3600)
+        assert len(rows) == 2 and all(r.attempts == 1 and r.message_key for r in rows)
+        assert "timed out" in (rows[0].last_error or "").lower()
+        assert state.pending_alerts(T0 + 1) == []  # the back-off holds
+        _queue_item(state, config, 2, "Freighter held", T0 + 30)  # a new item meanwhile
+        handler.delay = 0
+        assert asyncio.run(Sender(config, state).send_due(T0 + 61)) == 4
+        assert state.outbox_counts() == {"pending": 0, "sent": 4, "failed": 0}
+    time.sleep(4)  # the slow replies of the first attempt have landed by now
+    parsed = [BytesParser(policy=policy.default).parsebytes(raw) for raw in handler.received]
+    by_id: dict[str, list[str]] = {}
+    for message in parsed:
+        by_id.setdefault(str(message["Message-ID"]), []).append(str(message["Subject"]))
+    # two recipients: the first message twice each (its retry), the new item once each
+    assert sorted(len(subjects) for subjects in by_id.values()) == [1, 1, 2, 2]
+    assert all("Ships cross" in s[0] for s in by_id.values() if len(s) == 2)
+
+
+def state_counts(tmp_path: Path) -> dict[str, int]:
+    with State(tmp_path / "state.db") as state:
+        return state.outbox_counts()
+
+
+class SlowRecorder(Recorder):
+    """Takes every message, but answers the final "." only after `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.received.append(envelope.original_content)
+        await asyncio.sleep(self.delay)
+        return "250 2.0.0 OK"
+
+
 def test_a_daemon_killed_while_sending_delivers_exactly_once_after_restart(
     site: LocalSite, tmp_path: Path
 ) -> None:

@@ -12,6 +12,8 @@ from localsite import LocalSite
 from pages import CASPIAN, ago, article_page, rss
 
 from crawler.config import settings_from_dict
+from crawler.delivery import deliver
+from crawler.errors import QueueError
 from crawler.output import OutputBusy, claim_output
 from crawler.queue import Queue
 from crawler.state import State
@@ -120,3 +122,22 @@ def test_a_corrupt_database_fails_loudly_and_repair_rebuilds_it(tmp_path: Path) 
     with State(state_db) as state:
         assert state.item_known("01JAAAAAAAAAAAAAAAAAAAAAAA")
         assert state.url_seen("https://e.example/a")
+
+
+def test_an_item_whose_recording_fails_is_taken_back_from_new(tmp_path: Path) -> None:
+    """The file reached new/ but the commit failed (the database could not be written): the
+    file is withdrawn, so the item is delivered once when its page is fetched again."""
+    config = _config(tmp_path)
+    queue = Queue(config.output.queue_dir)
+    item = _item("01JAAAAAAAAAAAAAAAAAAAAAAA", "https://e.example/a")
+    with State(config.output.state_path) as state:
+        connection = state._db  # a real SQLite refusal of writes, not a stand-in
+        connection.execute("PRAGMA query_only = 1")  # SQLite refuses every write from now on
+        with pytest.raises(QueueError, match="cannot record item"):
+            deliver(queue, state, item, {}, urls=[item["url"]])
+        assert queue.files("new") == [] and list(queue.tmp.iterdir()) == []
+        assert not state.url_seen(item["url"])
+        connection.execute("PRAGMA query_only = 0")
+        deliver(queue, state, item, {}, urls=[item["url"]])
+        assert [f.id for f in queue.files("new")] == [item["id"]]
+        assert state.url_seen(item["url"])

@@ -121,6 +121,22 @@ def test_a_news_sitemap_index_with_two_gzip_children(site: LocalSite, tmp_path: 
     assert not fetched & {"/a.html", "/b.html"}, fetched  # nothing seen is fetched again
 
 
+def test_a_child_sitemap_that_failed_is_fetched_again_though_unchanged(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    """Children not modified since the last poll are skipped, but not after a poll with errors:
+    a child that failed then (here a 503) is fetched at the next poll."""
+    site.route("/a.html", article_page("Ships cross the Caspian", CASPIAN))
+    site.route("/news.xml", "busy", "text/plain", status=503)
+    site.route("/sitemap_index.xml", index([(site.url("/news.xml"), ago(1))]), "application/xml")
+    settings = _settings(tmp_path, site, f'[[sitemaps]]\nurl = "{site.url("/sitemap_index.xml")}"')
+    assert run_crawler("--settings", str(settings), "once", cwd=tmp_path).returncode == 0
+    assert _titles(tmp_path) == []
+    site.route("/news.xml", urlset([(site.url("/a.html"), ago(2), "Ships")]), "application/xml")
+    assert run_crawler("--settings", str(settings), "once", cwd=tmp_path).returncode == 0
+    assert _titles(tmp_path) == ["Ships cross the Caspian"]
+
+
 def test_sitemaps_named_in_robots_txt(site: LocalSite, tmp_path: Path) -> None:
     site.route(
         "/robots.txt", f"User-agent: *\nAllow: /\nSitemap: {site.url('/news.xml')}\n", "text/plain"

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import os
 import socket
-import ssl
-from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -16,11 +13,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from smtpserver import TIMEOUT, Recorder, closed_port, smtp_server
+from tlscert import Certificate
 
 from crawler.alerts import (
     AlertItem,
@@ -34,7 +28,9 @@ from crawler.alerts import (
 from crawler.alerts import transports as transports_module
 
 
-def _message(title: str = "Cargo ships cross the Caspian — Каспий") -> EmailMessage:
+def _message(
+    title: str = "Cargo ships cross the Caspian — Каспий", key: str | None = None
+) -> EmailMessage:
     item = AlertItem(
         item_id="01JITEM0000000000000000001",
         title=title,
@@ -50,58 +46,8 @@ def _message(title: str = "Cargo ships cross the Caspian — Каспий") -> E
         sender="crawler@alerts.example",
         recipients=["desk@example.org"],
         digest=False,
+        message_key=key,
     )
-
-
-@dataclass(frozen=True)
-class Certificate:
-    cert: Path
-    key: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, self.key)
-        return context
-
-    def client_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.cert))
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    """A self-signed certificate for localhost and 127.0.0.1."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    paths = Certificate(folder / "cert.pem", folder / "key.pem")
-    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return paths
 
 
 def _transport(port: int, security: str = "none", **options: Any) -> SmtpTransport:
@@ -132,6 +78,28 @@ def test_file_transport_writes_one_eml_that_parses_back(tmp_path: Path) -> None:
     parsed = BytesParser(policy=policy.default).parsebytes(files[0].read_bytes())
     assert parsed["Subject"] == "caspian-arms: Cargo ships cross the Caspian — Каспий"
     assert parsed.get_content_type() == "multipart/alternative"
+
+
+def test_a_message_sent_again_is_written_once(tmp_path: Path) -> None:
+    """A retry of a message whose outbox rows were not marked sent (a crash, a full disk) is the
+    same message, with the same Message-ID: the file transport keeps one copy."""
+    transport = FileTransport(tmp_path / "mail")
+    first, again = (
+        _message(key="01JMESSAGE0000000000000001"),
+        _message(key="01JMESSAGE0000000000000001"),
+    )
+    assert (
+        first["Message-ID"]
+        == again["Message-ID"]
+        == "<01JMESSAGE0000000000000001.caspian-arms@alerts.example>"
+    )
+    transport.send(first)
+    written = transport.last_path
+    transport.send(again)
+    assert transport.last_path == written
+    assert [p.name for p in (tmp_path / "mail").iterdir()] == [written.name if written else ""]
+    transport.send(_message(key="01JMESSAGE0000000000000002"))
+    assert len(list((tmp_path / "mail").iterdir())) == 2
 
 
 def test_file_transport_renames_a_complete_file_into_place(

@@ -185,10 +185,13 @@ def build_message(
     subject_prefix: str = "",
     now: datetime | None = None,
     message_id_domain: str | None = None,
+    message_key: str | None = None,
 ) -> EmailMessage:
     """One alert message for `items` of `topic`. The subject is "topic: title" for one item and
     "topic: N new articles" for more; Message-ID and List-Id use `message_id_domain`, by default
-    the sender's domain. Raises ValueError for no items, no recipients or a bad address."""
+    the sender's domain. A `message_key` makes the Message-ID the same each time the message is
+    built, so a copy sent again after a lost reply is known as the same message by mail servers
+    and readers. Raises ValueError for no items, no recipients or a bad address."""
     if not items:
         raise ValueError("an alert needs at least one item")
     if not recipients:
@@ -212,7 +215,11 @@ def build_message(
     message["Subject"] = subject
     moment = now or datetime.now(UTC)
     message["Date"] = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    message["Message-ID"] = make_msgid(domain=domain)
+    if message_key:
+        key = re.sub(r"[^A-Za-z0-9.-]", "", message_key)
+        message["Message-ID"] = f"<{key}.{slug}@{domain}>"
+    else:
+        message["Message-ID"] = make_msgid(domain=domain)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
     message["X-Crawler-Topic"] = topic_text

@@ -9,12 +9,17 @@ every few seconds and at the end of `crawler once`:
 - a digest goes out when its interval or cron time (APScheduler's CronTrigger, in the alert's
   time zone) has come since the last one, with every waiting item inline;
 - a temporary failure (4xx, refused connection, timeout) is retried with exponential back-off;
-  a permanent one (5xx) marks the rows failed, logged and shown by `crawler status`.
+  a permanent one (5xx) marks the rows failed, logged and shown by `crawler status`;
+- which rows make up a message, and so its Message-ID, is fixed before its first attempt: a
+  retry sends that same message again. When a server accepted a message but its reply was lost
+  (a timeout after the final "."), the copy carries the same Message-ID, which mail servers and
+  readers use to drop it; the file transport writes it once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import logging
@@ -24,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
+from ulid import ULID
 
 from crawler.alerts.message import AlertItem, build_message
 from crawler.alerts.transports import (
@@ -123,10 +129,8 @@ class Sender:
                 if not (flush or self._ready(topic, alert, batch, now)):
                     continue
                 for recipient, mine in itertools.groupby(batch, key=lambda r: r.recipient):
-                    waiting = list(mine)
-                    for start in range(0, len(waiting), alert.max_items):
-                        chunk = waiting[start : start + alert.max_items]
-                        if not await self._send(topic, alert, recipient, chunk, now):
+                    for message in self._messages(list(mine), alert.max_items):
+                        if not await self._send(topic, alert, recipient, message, now):
                             break
                         delivered += 1
                 if alert.mode == "digest":
@@ -161,6 +165,24 @@ class Sender:
         mail = self.config.mail
         return f"accepted by {mail.host}:{mail.port} for {', '.join(alert.to)}"
 
+    def _messages(self, rows: list[OutboxRow], max_items: int) -> list[list[OutboxRow]]:
+        """The messages for one recipient's waiting rows: first those already tried, each as it
+        was, then the new rows in messages of at most `max_items`, each given its key."""
+        tried: dict[str, list[OutboxRow]] = {}
+        fresh = []
+        for row in rows:
+            if row.message_key:
+                tried.setdefault(row.message_key, []).append(row)
+            else:
+                fresh.append(row)
+        messages = list(tried.values())
+        for start in range(0, len(fresh), max_items):
+            chunk = fresh[start : start + max_items]
+            key = str(ULID())
+            self.state.assign_message([row.id for row in chunk], key)
+            messages.append([dataclasses.replace(row, message_key=key) for row in chunk])
+        return messages
+
     def _ready(self, topic: str, alert: AlertSettings, rows: list[OutboxRow], now: float) -> bool:
         if alert.mode == "immediate" or any(row.attempts for row in rows):
             return True  # immediate, or a digest that already came due and is being retried
@@ -184,6 +206,7 @@ class Sender:
             recipients=[recipient],
             digest=alert.mode == "digest",
             subject_prefix=alert.subject_prefix,
+            message_key=rows[0].message_key,
         )
         ids = [row.id for row in rows]
         try:

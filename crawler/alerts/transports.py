@@ -43,7 +43,9 @@ class FileTransport:
     """One .eml file per message in `folder`, so a fresh install keeps every alert.
 
     A file is written under a hidden temporary name, flushed and fsynced, then renamed into
-    place, so a reader never sees a partial message. `last_path` is the file last written."""
+    place, so a reader never sees a partial message. Its name ends in a digest of the
+    Message-ID, and a message whose file is already there is not written again. `last_path` is
+    the file last written."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -52,8 +54,12 @@ class FileTransport:
     def send(self, message: EmailMessage) -> None:
         data = message.as_bytes()
         key = str(message.get("Message-ID", "")).encode("utf-8", "replace") or data
+        digest = hashlib.sha256(key).hexdigest()[:16]
+        if self.folder.is_dir() and (done := next(self.folder.glob(f"*.{digest}.eml"), None)):
+            self.last_path = done  # sent before; its outbox rows were not marked in time
+            return
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        name = f"{stamp}.{hashlib.sha256(key).hexdigest()[:16]}.eml"
+        name = f"{stamp}.{digest}.eml"
         path, tmp_path = self.folder / name, self.folder / f".{name}.tmp"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -85,6 +85,10 @@ class SharedSeenUrlFilter(SeenUrlFilter):
             return True
         return not state.claim_request(url)
 
+    def forget(self, urls: list[str]) -> None:
+        state: ClusterState = self._state  # type: ignore[assignment]
+        state.release_requests(urls)
+
 
 class SharedPace:
     """Downloader middleware: the cluster-wide minimum gap between requests to one host."""

@@ -186,6 +186,12 @@ class ClusterState(State):
             )
         )
 
+    def release_requests(self, urls: Iterable[str]) -> None:
+        """Let these URLs be claimed again at once (their delivery failed)."""
+        keys = [self.key("inflight", url) for url in urls]
+        if keys:
+            self.redis.delete(*keys)
+
     # -- fingerprints: the atomic decision -------------------------------------------------------
 
     def claim_fingerprint(self, content_hash: str, url: str) -> tuple[str | None, str] | None:
