@@ -352,7 +352,7 @@ def _queue_ls(args: argparse.Namespace) -> int:
 
 
 def _queue_show(args: argparse.Namespace) -> int:
-    from crawler.state import State
+    from crawler.cluster import report_state
 
     config = _settings(args)
     queued = _open_queue(args).find(args.id)
@@ -360,7 +360,7 @@ def _queue_show(args: argparse.Namespace) -> int:
         print(f"crawler: no item {args.id} in the queue", file=sys.stderr)
         return EXIT_ERROR
     item = queued.read()
-    with State(config.output.state_path) as state:  # who else ran the story, known by now
+    with report_state(config) as state:  # who else ran the story, known by now
         item["also_reported"] = [
             {"url": url, "source": source} for url, source in state.also_reported(args.id)
         ]

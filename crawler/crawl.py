@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from crawler.alerts.outbox import Sender
+from crawler.cluster import open_state
 from crawler.config import Settings
 from crawler.output import claim_output
-from crawler.state import State
 
 DUPLICATE_OUTCOMES = ("duplicate-url", "duplicate", "near-duplicate")
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
@@ -152,7 +152,7 @@ async def crawl_once(config: Settings) -> PassSummary:
         crawler = runner.create_crawler(NewsSpider)
         with _stop_on_signals(crawler):
             await runner.crawl(crawler)
-        with State(config.output.state_path) as state:
+        with open_state(config) as state:
             alerts_sent = await Sender(config, state).send_due()
     assert crawler.stats is not None
     return PassSummary.from_stats(crawler.stats.get_stats(), alerts_sent)

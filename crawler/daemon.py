@@ -115,19 +115,21 @@ class Daemon:
         if self.config.cluster is not None:
             beat = self.config.cluster.heartbeat.total_seconds()
         self.scheduler.add_job(
-            _guarded(self._heartbeat),
+            _guarded(self._heartbeat, self.spider.state.errors),
             IntervalTrigger(seconds=beat),
             id="~heartbeat",
             next_run_time=datetime.now(UTC),
         )
         self.scheduler.add_job(
-            _guarded(self._housekeeping),
+            _guarded(self._housekeeping, self.spider.state.errors),
             IntervalTrigger(seconds=HOUSEKEEPING_EVERY),
             id="~housekeeping",
         )
         self.sender = Sender(self.config, self.spider.state)
         self.scheduler.add_job(
-            _guarded(self.sender.send_due), IntervalTrigger(seconds=ALERTS_EVERY), id="~alerts"
+            _guarded(self.sender.send_due, self.spider.state.errors),
+            IntervalTrigger(seconds=ALERTS_EVERY),
+            id="~alerts",
         )
         self.scheduler.start()
         log.info(
@@ -162,7 +164,7 @@ class Daemon:
             job = self.scheduler.get_job(key)
             if job is None:
                 self.scheduler.add_job(
-                    _guarded(self._poll),
+                    _guarded(self._poll, self.spider.state.errors),
                     trigger,
                     args=[key],
                     id=key,
@@ -303,17 +305,21 @@ class Daemon:
         log.info("stopped")
 
 
-def _guarded(job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
-    """A scheduler job whose state database write fails (a full disk, an I/O error) logs one
-    line and runs again at its next time, rather than a traceback."""
+def _guarded(
+    job: Callable[..., Awaitable[Any]], errors: tuple[type[BaseException], ...]
+) -> Callable[..., Awaitable[None]]:
+    """A scheduler job whose state write fails (a full disk, an I/O error; in cluster mode also
+    Redis away) logs one line and runs again at its next time, rather than a traceback. `errors`:
+    what the state raises then (`State.errors`)."""
 
     @wraps(job)
     async def run(*args: Any) -> None:
         try:
             await job(*args)
-        except sqlite3.Error as exc:
+        except errors as exc:
             source = f" source={args[0]}" if args else ""  # a poll's job has its source
-            log.error("%s failed%s error=state database: %s", job.__name__.strip("_"), source, exc)
+            where = "state database" if isinstance(exc, sqlite3.Error) else "cluster redis"
+            log.error("%s failed%s error=%s: %s", job.__name__.strip("_"), source, where, exc)
 
     return run
 

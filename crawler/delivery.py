@@ -9,7 +9,6 @@ backfill.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +48,7 @@ def deliver(
             item=ItemRecord.from_item(item),
             alerts=alert_rows(item, alerts),
         )
-    except sqlite3.Error as exc:
+    except state.errors as exc:  # the database, or Redis in cluster mode: nothing recorded
         if not queue.withdraw(path):
             # A consumer took it already: it was delivered, and is recorded on the next start.
             log.error("item delivered but not recorded id=%s file=%s", item["id"], path.name)

@@ -203,8 +203,24 @@ class ItemRecord:
         )
 
 
+class SendLock:
+    """Who sends alerts. In one process the `Sender`'s own asyncio lock is enough: this one is
+    always free (in cluster mode, `crawler.cluster.outbox.SendLock` is one for all workers)."""
+
+    def acquire(self) -> bool:
+        return True
+
+    def keep(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
 class State:
     """One connection to the state database. Not shared across threads."""
+
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)  # a write that failed raises one
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -527,6 +543,10 @@ class State:
         return self._db.execute("DELETE FROM archive WHERE fetched_at < ?", (before,)).rowcount
 
     # -- the alert outbox ------------------------------------------------------------------------
+
+    def send_lock(self, ttl: float) -> SendLock:
+        """The lock to hold while sending alerts; `ttl`: seconds it may be held unrenewed."""
+        return SendLock()
 
     def pending_alerts(self, now: float) -> list[OutboxRow]:
         """Rows waiting to be sent whose next attempt is due, oldest first."""

@@ -9,9 +9,9 @@ import os
 import time
 from typing import Any
 
+from crawler.cluster import report_state
 from crawler.config import Settings
 from crawler.queue import Queue
-from crawler.state import State
 
 FAILING_AFTER = 3  # consecutive errors before a source is flagged
 OVERDUE_AFTER = 120.0  # seconds past its next poll before a source of a live daemon is flagged
@@ -27,7 +27,7 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         from crawler.cluster.leases import cluster_report
 
         cluster = cluster_report(config, now)
-    with _state(config) as state:
+    with report_state(config) as state:
         daemon = _daemon(state.meta("daemon"), now)
         if cluster is not None:
             daemon = {"running": bool(cluster["workers"]), "workers": len(cluster["workers"])}
@@ -72,16 +72,6 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
     if cluster is not None:
         report["cluster"] = cluster
     return report
-
-
-def _state(config: Settings) -> State:
-    """The state to report on: the database, or in cluster mode what Redis holds (with an
-    empty database in memory for the rest, so status leaves no files behind)."""
-    if config.cluster is None:
-        return State(config.output.state_path)
-    from crawler.cluster import open_state
-
-    return open_state(config, ":memory:")
 
 
 def _daemon(value: str | None, now: float) -> dict[str, Any]:

@@ -14,6 +14,11 @@ every few seconds and at the end of `crawler once`:
   retry sends that same message again. When a server accepted a message but its reply was lost
   (a timeout after the final "."), the copy carries the same Message-ID, which mail servers and
   readers use to drop it; the file transport writes it once.
+
+In cluster mode the outbox is in Redis (crawler/cluster/outbox.py) and one worker sends at a
+time: `send_due` takes the state's send lock, or leaves the tick to the worker that holds it.
+The lock is renewed before each message and expires after three mail timeouts, so when the
+sending worker dies another takes over and sends what was left, each message with its key.
 """
 
 from __future__ import annotations
@@ -40,12 +45,13 @@ from crawler.alerts.transports import (
     Transport,
 )
 from crawler.config import AlertSettings, Settings, smtp_password
-from crawler.state import Alert, OutboxRow, State
+from crawler.state import Alert, OutboxRow, SendLock, State
 
 log = logging.getLogger("crawler.alerts")
 
 RETRY_FIRST = 60.0  # seconds before the first retry of a temporary failure
 RETRY_MAX = 3600.0  # the longest wait between retries
+SEND_LOCK_SENDS = 3  # the send lock outlives this many mail timeouts without renewal
 
 
 def transport_for(config: Settings) -> Transport:
@@ -116,26 +122,38 @@ class Sender:
         """Send every message that is due (with `flush`, digests too, whatever their time);
         returns how many were delivered."""
         async with self._lock:  # one sender at a time, even if ticks overlap
-            now = time.time() if now is None else now
-            alerts = {t.name: t.alert for t in self.config.topics if t.alert is not None}
-            rows = sorted(
-                (r for r in self.state.pending_alerts(now) if r.topic in alerts),
-                key=lambda r: (r.topic, r.recipient, r.id),
-            )
-            delivered = 0
-            for topic, topic_rows in itertools.groupby(rows, key=lambda r: r.topic):
-                alert = alerts[topic]
-                batch = list(topic_rows)
-                if not (flush or self._ready(topic, alert, batch, now)):
-                    continue
-                for recipient, mine in itertools.groupby(batch, key=lambda r: r.recipient):
-                    for message in self._messages(list(mine), alert.max_items):
-                        if not await self._send(topic, alert, recipient, message, now):
-                            break
-                        delivered += 1
-                if alert.mode == "digest":
-                    self.state.set_meta(f"digest:{topic}", f"{now:.3f}")
-            return delivered
+            lock = self.state.send_lock(SEND_LOCK_SENDS * self.config.mail.timeout.total_seconds())
+            if not lock.acquire():
+                return 0  # another worker of the cluster is sending
+            try:
+                return await self._send_due(lock, now, flush)
+            finally:
+                lock.release()
+
+    async def _send_due(self, lock: SendLock, now: float | None, flush: bool) -> int:
+        now = time.time() if now is None else now
+        alerts = {t.name: t.alert for t in self.config.topics if t.alert is not None}
+        rows = sorted(
+            (r for r in self.state.pending_alerts(now) if r.topic in alerts),
+            key=lambda r: (r.topic, r.recipient, r.id),
+        )
+        delivered = 0
+        for topic, topic_rows in itertools.groupby(rows, key=lambda r: r.topic):
+            alert = alerts[topic]
+            batch = list(topic_rows)
+            if not (flush or self._ready(topic, alert, batch, now)):
+                continue
+            for recipient, mine in itertools.groupby(batch, key=lambda r: r.recipient):
+                for message in self._messages(list(mine), alert.max_items):
+                    if not lock.keep():
+                        log.warning("alert sending handed over: the send lock expired")
+                        return delivered
+                    if not await self._send(topic, alert, recipient, message, now):
+                        break
+                    delivered += 1
+            if alert.mode == "digest":
+                self.state.set_meta(f"digest:{topic}", f"{now:.3f}")
+        return delivered
 
     async def send_test(self, topic: str) -> str:
         """One sample message for `topic` through the configured transport; says where it went.

@@ -7,7 +7,9 @@ single-mode code it stands in for:
 - `state.ClusterState` is the `State` the spider and pipelines use: seen URLs and feed entries,
   fingerprints (claimed atomically, so two workers fetching one story queue it once), the
   near-duplicate index and each source's schedule and validators are shared; the rest (archive,
-  items, alert also-reported lists) stays in the worker's own SQLite file.
+  items) stays in the worker's own SQLite file.
+- `outbox.SharedOutbox`: the alert outbox and the also-reported lists, so any worker sends what
+  any worker queued, one worker at a time (`outbox.SendLock`).
 - `neardup.SharedNearDuplicateIndex`: datasketch's MinHash LSH on Redis storage.
 - `leases.Leases`: which worker polls which source, and the registry of live workers.
 - `frontier`: scrapy-redis's scheduler for article requests, so any worker fetches any article,
@@ -38,6 +40,15 @@ def open_state(config: Settings, path: str | Path | None = None) -> State:
     from crawler.cluster.state import ClusterState
 
     return ClusterState(path, redis_client(config), config.cluster)
+
+
+def report_state(config: Settings) -> State:
+    """The state a report reads (`crawler status`, `crawler queue show`): the database, or in
+    cluster mode what Redis holds, with an empty database in memory for the rest, so a report
+    leaves no worker files behind."""
+    if config.cluster is None:
+        return State(config.output.state_path)
+    return open_state(config, ":memory:")
 
 
 def redis_client(config: Settings) -> Any:
@@ -81,4 +92,4 @@ def redis_errors() -> tuple[type[BaseException], ...]:
     return (redis.RedisError,)
 
 
-__all__ = ["open_state", "redis_client", "redis_errors"]
+__all__ = ["open_state", "redis_client", "redis_errors", "report_state"]

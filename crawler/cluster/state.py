@@ -11,8 +11,10 @@ Shared (Redis, under `cluster.prefix`):
     <p>:inflight:<url>       str   worker fetching an article now (see `claim_request`)
     <p>:near:...             the near-duplicate index (crawler/cluster/neardup.py)
 
-Local (the worker's own SQLite file): the archive, the items it queued and the also-reported
-lists; the source rows are copies of the shared ones, refreshed whenever a source is read.
+    <p>:outbox:..., <p>:also:... the alert outbox and also-reported lists (cluster/outbox.py)
+
+Local (the worker's own SQLite file): the archive and the items it queued; the source rows are
+copies of the shared ones, refreshed whenever a source is read.
 
 The atomic decision: a page's body is claimed with one Lua script (`claim_fingerprint`), so of
 two workers that fetch two copies of one story at the same moment exactly one goes on; the other
@@ -30,6 +32,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
+
+from crawler.cluster.outbox import SharedOutbox
 from crawler.state import Alert, ItemRecord, SourceRow, State
 
 if TYPE_CHECKING:
@@ -94,7 +99,7 @@ class Keys:
         return ":".join([self.prefix, *map(str, parts)])
 
 
-class ClusterState(State):
+class ClusterState(SharedOutbox, State):
     def __init__(self, path: str | Path, redis: Any, cluster: ClusterSettings) -> None:
         super().__init__(path)
         self.redis = redis
@@ -105,7 +110,9 @@ class ClusterState(State):
         self._record = redis.register_script(_RECORD)
         self._in_flight = redis.register_script(_IN_FLIGHT)
         self._source_id = redis.register_script(_SOURCE_ID)
+        self._outbox_scripts()
         self._touched = 0.0
+        self.errors = (*State.errors, RedisError)
 
     # -- this worker -----------------------------------------------------------------------------
 
@@ -119,6 +126,20 @@ class ClusterState(State):
     def _keep_alive(self) -> None:
         if time.monotonic() - self._touched > self.cluster.heartbeat.total_seconds():
             self.touch()
+
+    def meta(self, key: str) -> str | None:
+        if not _shared_meta(key):
+            return super().meta(key)
+        value = self.redis.hget(self.key("meta"), key)
+        return None if value is None else value.decode()
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if not _shared_meta(key):
+            super().set_meta(key, value)
+        elif value is None:
+            self.redis.hdel(self.key("meta"), key)
+        else:
+            self.redis.hset(self.key("meta"), key, value)
 
     # -- sources: shared rows, local copies -------------------------------------------------------
 
@@ -218,22 +239,32 @@ class ClusterState(State):
         duplicate_of: str | None = None,
         now: float | None = None,
     ) -> None:
+        """Locally the item; in Redis, in one MULTI, its fingerprint row and its alert rows."""
+        now = time.time() if now is None else now
         urls = list(urls)
-        super().record_article(
-            urls=urls,
-            outcome=outcome,
-            content_hash=content_hash,
-            entry=entry,
-            item=item,
-            alerts=alerts,
-            duplicate_of=duplicate_of,
-            now=now,
-        )
-        if content_hash is not None:
-            row = json.dumps({"item": item.id if item else duplicate_of, "url": urls[0]})
-            self._record(keys=[self.key("fp", content_hash)], args=[row, self.worker])
-        if item is not None:
-            self.redis.incr(self.key("items"))
+        alerts = list(alerts)
+        with self.transaction(durable=item is not None):  # rolled back if Redis fails
+            super().record_article(
+                urls=urls,
+                outcome=outcome,
+                content_hash=content_hash,
+                entry=entry,
+                item=item,
+                duplicate_of=duplicate_of,
+                now=now,
+            )
+            pipe = self.redis.pipeline()
+            if content_hash is not None:
+                row = json.dumps({"item": item.id if item else duplicate_of, "url": urls[0]})
+                self._record(
+                    keys=[self.key("fp", content_hash)], args=[row, self.worker], client=pipe
+                )
+            if item is not None:
+                pipe.incr(self.key("items"))
+                self._queue_title(pipe, item.id, item.title)
+                if alerts:
+                    self._queue_alerts(pipe, item.id, alerts, now)
+            pipe.execute()
 
     def publish(self, item: dict[str, Any]) -> None:
         """XADD the item to `cluster.stream` (trimmed to about `cluster.stream_maxlen`
@@ -272,6 +303,10 @@ class ClusterState(State):
         if gone:
             self.redis.zrem(times, *gone)
         return gone
+
+
+def _shared_meta(key: str) -> bool:
+    return key.startswith("digest:")  # when a topic's digest went out: any worker may send it
 
 
 def _owner(value: bytes) -> tuple[str | None, str]:
