@@ -27,6 +27,7 @@ script; only the insert does (look up the triple, give an id, write the row: ato
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ KEEP = 30 * 86400  # seconds sent and failed rows, also-reported lists and title
 RECENT = 100  # items kept in the list of recent also-reported items
 TRIM_BATCH = 500  # rows trimmed at most per call
 
-_FIELDS = OutboxRow.__slots__  # type: ignore[attr-defined]
+_FIELDS = [field.name for field in dataclasses.fields(OutboxRow)]
 _NUMBERS = {"id": int, "attempts": int, "created_at": float, "next_attempt_at": float}
 _NUMBERS |= {"sent_at": float}
 
