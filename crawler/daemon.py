@@ -32,7 +32,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from crawler.alerts.outbox import Sender
 from crawler.config import Settings, Source, load_settings
 from crawler.crawl import scrapy_settings
-from crawler.errors import CrawlerError
+from crawler.errors import CrawlerError, write_failure
 from crawler.output import claim_output
 from crawler.signals import housekeeping, settings_reloaded, source_polled
 from crawler.state import State
@@ -318,8 +318,7 @@ def _guarded(
             await job(*args)
         except errors as exc:
             source = f" source={args[0]}" if args else ""  # a poll's job has its source
-            where = "state database" if isinstance(exc, sqlite3.Error) else "cluster redis"
-            log.error("%s failed%s error=%s: %s", job.__name__.strip("_"), source, where, exc)
+            log.error("%s failed%s error=%s", job.__name__.strip("_"), source, write_failure(exc))
 
     return run
 

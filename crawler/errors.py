@@ -64,3 +64,11 @@ class TemporaryFailure(DeliveryError):
 
 class PermanentFailure(DeliveryError):
     """Delivery failed in a way that retrying will not fix (a reply code of 5xx, a setting)."""
+
+
+def write_failure(exc: BaseException) -> str:
+    """How a failed write to the shared state reads in the log: which store, and why."""
+    import sqlite3
+
+    where = "state database" if isinstance(exc, sqlite3.Error) else "cluster redis"
+    return f"{where}: {exc}"

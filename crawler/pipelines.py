@@ -12,7 +12,6 @@ transaction that marks their URLs seen, rejected pages through the `item_dropped
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -53,7 +52,7 @@ def _state(crawler: Crawler) -> State:
     return state
 
 
-def _not_delivered(crawler: Crawler, page: Page, exc: Exception) -> None:
+def _not_delivered(crawler: Crawler, page: Page, exc: BaseException) -> None:
     """A write failed (a full disk, an I/O error): one error line, and the page's URLs may be
     fetched again at the next poll, since nothing about them was recorded."""
     log.error("page not delivered url=%s error=%s; it is fetched again later", page.url, exc)
@@ -67,9 +66,10 @@ def _writes(process_item: Callable[[Any, Page], Page]) -> Callable[[Any, Page], 
 
     @wraps(process_item)
     def guarded(pipeline: Any, page: Page) -> Page:
+        failures: tuple[type[BaseException], ...] = (*_state(pipeline.crawler).errors, QueueError)
         try:
             return process_item(pipeline, page)
-        except (sqlite3.Error, QueueError) as exc:
+        except failures as exc:
             _not_delivered(pipeline.crawler, page, exc)
             raise DropItem(str(exc), log_level="DEBUG") from exc
 
@@ -258,7 +258,7 @@ class QueuePipeline:
                     entry=entry,
                     duplicate_of=exception.duplicate_of,
                 )
-            except sqlite3.Error as exc:
+            except _state(self.crawler).errors as exc:
                 _not_delivered(self.crawler, item, exc)  # decided again when fetched again
                 return
             self._count(f"rejected/{exception.outcome}")

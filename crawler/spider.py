@@ -11,7 +11,6 @@ from __future__ import annotations
 import email.utils
 import inspect
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from crawler import schedule
 from crawler.cluster import open_state
 from crawler.config import FeedSource, Settings, SitemapSource, SiteSource, Source
 from crawler.dedup import normalize_url
+from crawler.errors import write_failure
 from crawler.items import Page
 from crawler.middlewares import RefusedRequest, error_text
 from crawler.signals import settings_reloaded, source_polled
@@ -63,7 +63,7 @@ def _poll_callback(
         try:
             result = callback(spider, response)
             return list(await result if inspect.isawaitable(result) else result)
-        except sqlite3.Error as exc:
+        except spider.state.errors as exc:
             spider._poll_not_recorded(response.meta["source"], exc)
             return []
 
@@ -445,9 +445,9 @@ class NewsSpider(scrapy.Spider):
         self._finish_poll(source, status=status, error=reason, retry_after=retry_after)
         log.warning("source failed source=%s error=%s", source.url, reason)
 
-    def _poll_not_recorded(self, source: SourceRef, exc: sqlite3.Error) -> None:
+    def _poll_not_recorded(self, source: SourceRef, exc: BaseException) -> None:
         self._count("source_errors")
-        log.error("source failed source=%s error=state database: %s", source.url, exc)
+        log.error("source failed source=%s error=%s", source.url, write_failure(exc))
         interval = self._bounds(source).every.total_seconds()
         self.crawler.signals.send_catch_log(
             source_polled, source=source, next_poll_at=time.time() + interval
