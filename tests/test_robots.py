@@ -21,10 +21,10 @@ def _serve(site: LocalSite) -> None:
     site.route("/feed.xml", rss("Feed", entries), "application/rss+xml")
 
 
-def _run(site: LocalSite, tmp_path: Path) -> tuple[list[str], str]:
+def _run(site: LocalSite, tmp_path: Path, fetch: str = "") -> tuple[list[str], str]:
     settings = tmp_path / "crawler.toml"
     settings.write_text(
-        base_settings(tmp_path, site) + f'[[feeds]]\nurl = "{site.url("/feed.xml")}"\n'
+        base_settings(tmp_path, site) + fetch + f'[[feeds]]\nurl = "{site.url("/feed.xml")}"\n'
     )
     result = run_crawler("--settings", str(settings), "once", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -58,3 +58,12 @@ def test_a_robots_txt_that_fails(
     assert (site.hits("/news/a.html") > 0) is fetched
     assert site.hits("/feed.xml") == (1 if fetched else 0)
     assert "Traceback" not in stderr
+
+
+def test_a_robots_txt_that_never_answers_disallows_for_now(site: LocalSite, tmp_path: Path) -> None:
+    _serve(site)
+    site.hang("/robots.txt")
+    titles, stderr = _run(site, tmp_path, fetch='timeout = "2s"\n')
+    assert titles == [] and site.hits("/feed.xml") == 0
+    (line,) = [line for line in stderr.splitlines() if "source failed" in line]
+    assert "robots.txt unreachable" in line and "Traceback" not in stderr
