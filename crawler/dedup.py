@@ -104,14 +104,18 @@ class SeenUrlFilter:
         now = time.monotonic()
         started = self._in_flight.get(url)
         if started is not None and now - started < self.IN_FLIGHT_TTL:
-            return True
-        if self._state.url_seen(url):
+            return True  # this process requested it lately
+        if self._state.url_seen(url) or not self._claim(url):
             return True
         self._in_flight[url] = now
         self._in_flight.move_to_end(url)
         while len(self._in_flight) > self.IN_FLIGHT_MAX:
             self._in_flight.popitem(last=False)
         return False
+
+    def _claim(self, url: str) -> bool:
+        """Take `url` for this process to fetch; False when another process fetches it."""
+        return True
 
     def open(self) -> None:
         return None

@@ -24,6 +24,7 @@ class Route:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
+    delay: float = 0.0  # seconds before this route answers
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -37,8 +38,8 @@ class _Handler(BaseHTTPRequestHandler):
             route = self.server.routes.get(path) or self.server.routes.get(path.split("?")[0])
         if route is None:
             route = Route(b"not found", "text/plain", 404)
-        if self.server.delay:
-            time.sleep(self.server.delay)
+        if self.server.delay or route.delay:
+            time.sleep(self.server.delay + route.delay)
         if route.hang:
             self.server.release.wait(60)  # a server that accepts and never answers
             return
@@ -109,10 +110,11 @@ class LocalSite:
         content_type: str = "text/html; charset=utf-8",
         status: int = 200,
         headers: dict[str, str] | None = None,
+        delay: float = 0.0,
     ) -> str:
         data = body.encode("utf-8") if isinstance(body, str) else body
         with self.server.lock:
-            self.server.routes[path] = Route(data, content_type, status, headers or {})
+            self.server.routes[path] = Route(data, content_type, status, headers or {}, delay=delay)
         return self.url(path)
 
     def hang(self, path: str) -> str:

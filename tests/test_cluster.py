@@ -206,6 +206,23 @@ def test_workers_queue_every_story_once_and_take_over_from_a_killed_one(
     assert stories_queued() == sorted(news.stories)
 
 
+def test_a_worker_does_not_fetch_a_page_it_is_already_fetching(
+    site: LocalSite, tmp_path: Path, redis_url: str, daemons: list[Daemon]
+) -> None:
+    """The feed is polled again while its article is still on its way (a slow server): the
+    page is requested once, not once a poll."""
+    site.route("/a.html", article_page("Slow story", story(7)), delay=EVERY * 1.25)
+    entry = {"title": "a", "link": site.url("/a.html"), "guid": "a", "published": ago(1)}
+    site.route("/feed.xml", rss("Feed", [entry]), "application/rss+xml")
+    settings = cluster_settings(tmp_path, site, redis_url, [site.url("/feed.xml")])
+    worker = Daemon(settings, tmp_path)
+    daemons.append(worker)
+    wait_for(lambda: len(queued(tmp_path)) == 1, timeout=30, what="the slow story")
+    assert site.hits("/feed.xml") >= 2  # polled again while the page was on its way
+    assert site.hits("/a.html") == 1
+    assert worker.stop() == 0
+
+
 def test_two_workers_racing_on_one_story_decide_it_once(tmp_path: Path, redis_url: str) -> None:
     config = {"cluster": {"redis": redis_url}, "output": {"dir": str(tmp_path)}}
     client = redis.Redis.from_url(redis_url)

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import NotConfigured
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
-from crawler.dedup import SeenUrlFilter, normalize_url
+from crawler.dedup import SeenUrlFilter
 
 # scrapy-redis still passes `spider` to the stats collector, which Scrapy 2.13+ deprecates.
 warnings.filterwarnings(
@@ -71,21 +71,20 @@ class SharedScheduler(RedisScheduler):  # type: ignore[misc]
 
 
 class SharedSeenUrlFilter(SeenUrlFilter):
-    """`SeenUrlFilter` with the in-flight set shared by the workers (bounded by a TTL)."""
+    """`SeenUrlFilter` whose URLs are also claimed in Redis, so no two workers fetch one page at
+    a time (a claim lasts `IN_FLIGHT_TTL`, or until its worker is gone)."""
 
     @classmethod
-    def from_spider(cls, spider: Spider) -> Self:
+    def from_spider(cls, spider: Spider) -> Self:  # how scrapy-redis's scheduler makes it
         assert spider.crawler is not None
-        return cls(spider.crawler)
+        return cls.from_crawler(spider.crawler)
 
-    def request_seen(self, request: Request) -> bool:
-        url = normalize_url(request.url)
+    def _claim(self, url: str) -> bool:
         state: ClusterState = self._state  # type: ignore[assignment]
-        if state.url_seen(url):
-            return True
-        return not state.claim_request(url)
+        return state.claim_request(url)
 
     def forget(self, urls: list[str]) -> None:
+        super().forget(urls)
         state: ClusterState = self._state  # type: ignore[assignment]
         state.release_requests(urls)
 
