@@ -21,9 +21,10 @@ test: $(BIN)/crawler redis-server
 # The cluster tests start a real redis-server (Debian's package) of their own.
 redis-server:
 	@command -v redis-server >/dev/null || { \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get install -y redis-server || \
-	  { $$SUDO apt-get update && $$SUDO apt-get install -y redis-server; }; }
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -E); \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q redis-server || \
+	  { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q redis-server; }; }
 
 check: $(BIN)/crawler
 	$(BIN)/ruff check crawler tests bench
