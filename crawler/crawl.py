@@ -41,9 +41,10 @@ def _cluster_settings(config: Settings, base: dict[str, Any]) -> dict[str, Any]:
         "SCHEDULER_QUEUE_KEY": f"{prefix}:frontier",
         "DUPEFILTER_CLASS": "crawler.cluster.frontier.SharedSeenUrlFilter",
         "REDIS_URL": config.cluster.redis,
-        "DOWNLOADER_MIDDLEWARES": {
-            **base["DOWNLOADER_MIDDLEWARES"],
-            "crawler.cluster.frontier.SharedPace": 40,
+        "DOWNLOAD_HANDLERS": {
+            **base["DOWNLOAD_HANDLERS"],
+            "http": "crawler.cluster.frontier.PacedDownloadHandler",
+            "https": "crawler.cluster.frontier.PacedDownloadHandler",
         },
     }
 

@@ -223,6 +223,27 @@ def test_a_worker_does_not_fetch_a_page_it_is_already_fetching(
     assert worker.stop() == 0
 
 
+def test_two_workers_keep_one_pace_towards_one_host(
+    site: LocalSite, tmp_path: Path, redis_url: str, daemons: list[Daemon]
+) -> None:
+    """Politeness holds across the cluster: requests to one host start at least
+    `fetch.delay / fetch.per_domain` apart in all, not that apart per worker."""
+    news = Newsroom(site, feeds=4)
+    for seed in range(12):
+        news.add(seed, [seed % 4])
+    settings = cluster_settings(tmp_path, site, redis_url, news.feeds)
+    text = settings.read_text().replace('delay = "0s"', 'delay = "0.4s"\nper_domain = 1')
+    settings.write_text(text)
+    workers = [Daemon(settings, tmp_path) for _ in range(2)]
+    daemons.extend(workers)
+    wait_for(lambda: len(queued(tmp_path)) == 12, timeout=60, what="every story")
+    for worker in workers:
+        assert worker.stop() == 0
+    arrivals = sorted((float(h["X-Arrived"]), p) for p, h in site.requests())
+    gaps = [(b[0] - a[0], a[1], b[1]) for a, b in itertools.pairwise(arrivals)]
+    assert len(arrivals) > 16 and min(gaps)[0] > 0.3, sorted(gaps)[:5]  # 0.4 s, less jitter
+
+
 def test_two_workers_racing_on_one_story_decide_it_once(tmp_path: Path, redis_url: str) -> None:
     config = {"cluster": {"redis": redis_url}, "output": {"dir": str(tmp_path)}}
     client = redis.Redis.from_url(redis_url)

@@ -7,9 +7,9 @@
   requests, as retries are).
 - `SharedSeenUrlFilter` is crawler's duplicate filter with its in-flight part in Redis: a URL
   decided by any worker is not fetched again, nor one another live worker is fetching now.
-- `SharedPace` keeps per-host politeness across workers: requests to one host start at least
-  `fetch.delay / fetch.per_domain` apart in the whole cluster, so N workers do not hit a host N
-  times as often. Each worker's AutoThrottle still adapts on top of that.
+- `PacedDownloadHandler` keeps per-host politeness across workers: requests to one host leave
+  at least `fetch.delay / fetch.per_domain` apart in the whole cluster, so N workers do not hit
+  a host N times as often. Each worker's AutoThrottle still adapts on top of that.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
-from scrapy.exceptions import NotConfigured
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
 from crawler.dedup import SeenUrlFilter
@@ -35,6 +35,7 @@ warnings.filterwarnings(
 if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
 
     from crawler.cluster.state import ClusterState
 
@@ -89,28 +90,27 @@ class SharedSeenUrlFilter(SeenUrlFilter):
         state.release_requests(urls)
 
 
-class SharedPace:
-    """Downloader middleware: the cluster-wide minimum gap between requests to one host."""
+class PacedDownloadHandler(HTTP11DownloadHandler):
+    """Scrapy's http(s) download handler, keeping the cluster-wide minimum gap between requests
+    to one host (`fetch.delay / fetch.per_domain`). It waits here, as the request leaves, and
+    not in a downloader middleware, because a worker's own download slot may hold a request
+    after the middlewares have passed it, and then several leave at once."""
 
-    def __init__(self, redis: Any, prefix: str, gap: float) -> None:
-        self.redis = redis
-        self.prefix = prefix
-        self.gap_ms = max(1, int(gap * 1000))
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
         from crawler.cluster import redis_client
 
         config = crawler.settings["CRAWLER_CONFIG"]
-        if config.cluster is None:
-            raise NotConfigured
+        self.redis = redis_client(config)
+        self.prefix = config.cluster.prefix
         gap = config.fetch.delay.total_seconds() / config.fetch.per_domain
-        if gap <= 0:
-            raise NotConfigured
-        return cls(redis_client(config), config.cluster.prefix, gap)
+        self.gap_ms = int(gap * 1000)
 
-    async def process_request(self, request: Request) -> None:
-        key = f"{self.prefix}:pace:{urlsplit(request.url).netloc.lower()}"
-        while not self.redis.set(key, "1", nx=True, px=self.gap_ms):
-            wait = self.redis.pttl(key)
-            await asyncio.sleep(max(int(wait), 1) / 1000)
+    async def download_request(self, request: Request) -> Response:
+        if self.gap_ms > 0:
+            key = f"{self.prefix}:pace:{urlsplit(request.url).netloc.lower()}"
+            while not self.redis.set(key, "1", nx=True, px=self.gap_ms):
+                wait = self.redis.pttl(key)
+                await asyncio.sleep(max(int(wait), 1) / 1000)
+        response: Response = await super().download_request(request)
+        return response
