@@ -24,29 +24,44 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@contextmanager
-def redis_server(folder: Path) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise AssertionError(
-            "redis-server is not installed: `make test` installs it (apt-get install redis-server)"
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    for _ in range(5):  # a port taken between the probe and the bind: try another
-        port = _free_port()
-        process = subprocess.Popen(
+class RedisServer:
+    """A redis-server process that can be stopped and started again on the same port; with
+    `persist`, every write goes to an append-only file first, so a restart keeps the data."""
+
+    def __init__(self, folder: Path, persist: bool = False) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise AssertionError(
+                "redis-server is not installed: `make test` installs it "
+                "(apt-get install redis-server)"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        self.binary, self.folder, self.persist = binary, folder, persist
+        self.process: subprocess.Popen[bytes] | None = None
+        for _ in range(5):  # a port taken between the probe and the bind: try another
+            self.port = _free_port()
+            if self.start():
+                break
+        else:
+            raise AssertionError("redis-server did not start")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> bool:
+        durability = ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else []
+        self.process = subprocess.Popen(
             [
-                binary,
+                self.binary,
                 "--bind",
                 "127.0.0.1",
                 "--port",
-                str(port),
+                str(self.port),
                 "--save",
                 "",
                 "--appendonly",
                 "no",
+                *durability,
                 "--dir",
-                str(folder),
+                str(self.folder),
                 "--protected-mode",
                 "yes",
             ],
@@ -54,21 +69,26 @@ def redis_server(folder: Path) -> Iterator[str]:
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
         )
-        if _ready(port, process):
-            break
-        process.kill()
-        process.wait()
-    else:
-        raise AssertionError("redis-server did not start")
+        if _ready(self.port, self.process):
+            return True
+        self.stop()
+        return False
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.kill()  # as a crash or a lost machine would: no goodbye to the clients
+        self.process.wait()
+        self.process = None
+
+
+@contextmanager
+def redis_server(folder: Path, persist: bool = False) -> Iterator[str]:
+    server = RedisServer(folder, persist)
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 def _ready(port: int, process: subprocess.Popen[bytes], timeout: float = 10.0) -> bool:

@@ -20,6 +20,7 @@ from conftest import run_crawler
 from daemonproc import Daemon, wait_for
 from localsite import LocalSite
 from pages import ago, article_page, rss
+from redisserver import RedisServer
 
 from crawler.cluster.neardup import SharedNearDuplicateIndex
 from crawler.cluster.state import ClusterState, Keys
@@ -242,6 +243,41 @@ def test_two_workers_keep_one_pace_towards_one_host(
     arrivals = sorted((float(h["X-Arrived"]), p) for p, h in site.requests())
     gaps = [(b[0] - a[0], a[1], b[1]) for a, b in itertools.pairwise(arrivals)]
     assert len(arrivals) > 16 and min(gaps)[0] > 0.3, sorted(gaps)[:5]  # 0.4 s, less jitter
+
+
+def test_a_redis_outage_costs_log_lines_and_loses_nothing(
+    site: LocalSite, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    """Redis goes away under two workers and comes back (with its data, as a Redis with an
+    append-only file does): the workers stay up, and every story lands exactly once."""
+    server = RedisServer(tmp_path / "redis", persist=True)
+    try:
+        news = Newsroom(site, feeds=2)
+        news.add(1, [0])
+        news.add(2, [1])
+        settings = cluster_settings(tmp_path, site, server.url, news.feeds)
+        workers = [Daemon(settings, tmp_path) for _ in range(2)]
+        daemons.extend(workers)
+        wait_for(lambda: len(queued(tmp_path)) == 2, timeout=30, what="the first stories")
+
+        server.stop()
+        news.add(3, [0])
+        news.add(4, [1, 0])  # one story on both feeds: still queued once
+        time.sleep(LEASE * 3)
+        assert all(worker.process.poll() is None for worker in workers)
+        assert len(queued(tmp_path)) == 2
+        assert server.start()
+
+        wait_for(lambda: len(queued(tmp_path)) == 4, timeout=60, what="the stories of the outage")
+        time.sleep(EVERY * 2)  # more polls: nothing more
+        titles = sorted(item["title"] for item in queued(tmp_path))
+        assert titles == ["Story 1", "Story 2", "Story 3", "Story 4"]
+        for worker in workers:
+            assert worker.stop() == 0
+            assert "Traceback" not in worker.output()
+        assert any("redis" in worker.output().lower() for worker in workers)
+    finally:
+        server.stop()
 
 
 def test_two_workers_racing_on_one_story_decide_it_once(tmp_path: Path, redis_url: str) -> None:
