@@ -115,19 +115,19 @@ class Daemon:
         if self.config.cluster is not None:
             beat = self.config.cluster.heartbeat.total_seconds()
         self.scheduler.add_job(
-            _guarded(self._heartbeat, self.spider.state.errors),
+            self._guarded(self._heartbeat),
             IntervalTrigger(seconds=beat),
             id="~heartbeat",
             next_run_time=datetime.now(UTC),
         )
         self.scheduler.add_job(
-            _guarded(self._housekeeping, self.spider.state.errors),
+            self._guarded(self._housekeeping),
             IntervalTrigger(seconds=HOUSEKEEPING_EVERY),
             id="~housekeeping",
         )
         self.sender = Sender(self.config, self.spider.state)
         self.scheduler.add_job(
-            _guarded(self.sender.send_due, self.spider.state.errors),
+            self._guarded(self.sender.send_due),
             IntervalTrigger(seconds=ALERTS_EVERY),
             id="~alerts",
         )
@@ -164,7 +164,7 @@ class Daemon:
             job = self.scheduler.get_job(key)
             if job is None:
                 self.scheduler.add_job(
-                    _guarded(self._poll, self.spider.state.errors),
+                    self._guarded(self._poll),
                     trigger,
                     args=[key],
                     id=key,
@@ -206,12 +206,10 @@ class Daemon:
         """Checked against Redis just before a poll: a lease lost since the last heartbeat
         (this worker stalled; another took the source) means no poll here."""
         assert self.leases is not None
-        from crawler.cluster import redis_errors
-
         try:
             if self.leases.holds(key):
                 return True
-        except redis_errors() as exc:
+        except self.spider.state.errors as exc:
             log.warning("cluster redis unavailable error=%s; poll postponed source=%s", exc, key)
             return False
         self.leases.held.discard(key)
@@ -258,6 +256,22 @@ class Daemon:
         self._pages = (now, pages)
         return (pages - before) * 60.0 / max(now - since, 1e-6)
 
+    def _guarded(self, job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+        """A scheduler job whose state write fails (a full disk, an I/O error; in cluster mode
+        also Redis away) logs one line and runs again at its next time, not a traceback."""
+        errors = self.spider.state.errors
+
+        @wraps(job)
+        async def run(*args: Any) -> None:
+            try:
+                await job(*args)
+            except errors as exc:
+                source = f" source={args[0]}" if args else ""  # a poll's job has its source
+                what = job.__name__.strip("_")
+                log.error("%s failed%s error=%s", what, source, write_failure(exc))
+
+        return run
+
     # -- signals ---------------------------------------------------------------------------------
 
     def _install_signal_handlers(self) -> None:
@@ -303,24 +317,6 @@ class Daemon:
         except sqlite3.Error as exc:
             log.warning("stop not recorded in the state database: %s", exc)
         log.info("stopped")
-
-
-def _guarded(
-    job: Callable[..., Awaitable[Any]], errors: tuple[type[BaseException], ...]
-) -> Callable[..., Awaitable[None]]:
-    """A scheduler job whose state write fails (a full disk, an I/O error; in cluster mode also
-    Redis away) logs one line and runs again at its next time, rather than a traceback. `errors`:
-    what the state raises then (`State.errors`)."""
-
-    @wraps(job)
-    async def run(*args: Any) -> None:
-        try:
-            await job(*args)
-        except errors as exc:
-            source = f" source={args[0]}" if args else ""  # a poll's job has its source
-            log.error("%s failed%s error=%s", job.__name__.strip("_"), source, write_failure(exc))
-
-    return run
 
 
 async def run_daemon(config: Settings) -> None:

@@ -115,7 +115,7 @@ class DedupPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.settings = _config(crawler).dedup
-        self.index = NearDuplicateIndex(self.settings.near_threshold)  # replaced on open
+        self.index: NearDuplicateIndex  # the state's, made when the spider opens
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

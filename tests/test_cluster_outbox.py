@@ -20,37 +20,18 @@ from localsite import LocalSite
 from smtpserver import Recorder, smtp_server
 from test_cluster import Newsroom, cluster_settings, queued
 from test_outbox import HoldingRecorder, SlowRecorder, _queue_item
+from test_outbox import _config as outbox_config
 
 from crawler.alerts.outbox import Sender
 from crawler.cluster.state import ClusterState, Keys
-from crawler.config import Settings, settings_from_dict
+from crawler.config import Settings
 
 T0 = 1_800_000_000.0
 DESK = ["desk@example.org", "editor@example.org"]
 
 
 def _config(tmp_path: Path, redis_url: str, port: int, worker: str, **alert: object) -> Settings:
-    return settings_from_dict(
-        {
-            "output": {"dir": str(tmp_path / "out")},
-            "cluster": {"redis": redis_url, "worker": worker},
-            "topics": [
-                {
-                    "name": "caspian",
-                    "query": "Caspian",
-                    "alert": {"to": DESK, "mode": "immediate", **alert},
-                }
-            ],
-            "mail": {
-                "transport": "smtp",
-                "host": "127.0.0.1",
-                "port": port,
-                "security": "none",
-                "timeout": "2s",
-                "from": "crawler@example.org",
-            },
-        }
-    )
+    return outbox_config(tmp_path, port, cluster={"redis": redis_url, "worker": worker}, **alert)
 
 
 def _state(config: Settings, tmp_path: Path, redis_url: str) -> ClusterState:

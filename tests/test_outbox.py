@@ -27,10 +27,18 @@ from crawler.state import Alert, ItemRecord, State
 T0 = 1_800_000_000.0  # a fixed "now" for the schedule
 
 
-def _config(tmp_path: Path, port: int, mode: str = "immediate", **alert: object) -> Settings:
+def _config(
+    tmp_path: Path,
+    port: int,
+    mode: str = "immediate",
+    cluster: dict[str, str] | None = None,
+    **alert: object,
+) -> Settings:
+    """Settings with one alerting topic mailed over SMTP to `port`; `cluster`: a [cluster]."""
     return settings_from_dict(
         {
             "output": {"dir": str(tmp_path / "out")},
+            **({"cluster": cluster} if cluster else {}),
             "topics": [
                 {
                     "name": "caspian",

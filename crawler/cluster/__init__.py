@@ -85,11 +85,4 @@ def redis_client(config: Settings) -> Any:
     return client
 
 
-def redis_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions a Redis command raises when the server is away (for `except`)."""
-    import redis
-
-    return (redis.RedisError,)
-
-
-__all__ = ["open_state", "redis_client", "redis_errors", "report_state"]
+__all__ = ["open_state", "redis_client", "report_state"]

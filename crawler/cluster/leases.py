@@ -27,8 +27,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from crawler.cluster.state import Keys
 from crawler.config import ClusterSettings, Settings
+from crawler.middlewares import error_text
 
 log = logging.getLogger("crawler.cluster")
 
@@ -92,10 +95,10 @@ class Leases:
         sources = list(sources)
         try:
             self._beat(sources, set(busy), pages_per_minute)
-        except self._errors() as exc:
+        except RedisError as exc:
             if time.monotonic() - self._renewed_at > self.cluster.lease.total_seconds():
                 self.held.clear()
-            log.warning("cluster redis unavailable error=%s; retrying", _one_line(exc))
+            log.warning("cluster redis unavailable error=%s; retrying", error_text(exc))
         return set(self.held)
 
     def _beat(self, sources: list[str], busy: set[str], pages_per_minute: float) -> None:
@@ -161,14 +164,8 @@ class Leases:
             self.release(list(self.held))
             self.redis.hdel(self.key("workers"), self.worker)
             self.redis.delete(self.key("alive", self.worker))
-        except self._errors() as exc:
-            log.warning("cluster redis unavailable at stop error=%s", _one_line(exc))
-
-    @staticmethod
-    def _errors() -> tuple[type[BaseException], ...]:
-        from crawler.cluster import redis_errors
-
-        return redis_errors()
+        except RedisError as exc:
+            log.warning("cluster redis unavailable at stop error=%s", error_text(exc))
 
 
 def live_workers(
@@ -204,7 +201,3 @@ def cluster_report(config: Settings, now: float | None = None) -> dict[str, Any]
         "workers": [{"name": name, **info} for name, info in sorted(workers.items())],
         "frontier": int(redis.zcard(Keys(config.cluster.prefix)("frontier"))),
     }
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
