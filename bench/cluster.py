@@ -35,9 +35,9 @@ from pathlib import Path
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from redisserver import redis_server  # noqa: E402  (the tests' real redis-server helper)
+from tests.support.redisserver import redis_server  # noqa: E402  (the tests' real redis-server)
 
 
 def article(path: str) -> bytes:

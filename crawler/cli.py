@@ -254,7 +254,7 @@ def _topics_recent(args: argparse.Namespace, topic: Any, seconds: float) -> int:
 def _alerts_test(args: argparse.Namespace) -> int:
     import asyncio
 
-    from crawler.alerts.outbox import Sender
+    from crawler.alerts.sender import Sender
     from crawler.state import State
 
     config = _settings(args)

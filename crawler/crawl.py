@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from crawler.alerts.outbox import Sender
+from crawler.alerts.sender import Sender
 from crawler.cluster import open_state
 from crawler.config import Settings
 from crawler.output import claim_output

@@ -29,7 +29,7 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from crawler.alerts.outbox import Sender
+from crawler.alerts.sender import Sender
 from crawler.config import Settings, Source, load_settings
 from crawler.crawl import scrapy_settings
 from crawler.errors import CrawlerError, write_failure

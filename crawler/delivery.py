@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crawler.alerts.outbox import alert_rows
+from crawler.alerts.sender import alert_rows
 from crawler.errors import QueueError
 from crawler.state import ItemRecord
 

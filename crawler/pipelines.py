@@ -37,13 +37,15 @@ from crawler.topics import Matcher, Topic
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from crawler.config import Settings
+    from crawler.config import DedupSettings, Settings
 
 log = logging.getLogger("crawler.pipelines")
 
 
 def _config(crawler: Crawler) -> Settings:
-    config: Settings = crawler.settings["CRAWLER_CONFIG"]
+    """The settings in force: the spider's, which it replaces on every reload (SIGHUP). Read
+    them when they are used, never keep a copy taken at start-up."""
+    config: Settings = crawler.spider.config  # type: ignore[union-attr]
     return config
 
 
@@ -81,16 +83,10 @@ class ExtractPipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.max_age = _config(crawler).fetch.max_age
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        pipeline = cls(crawler)
-        crawler.signals.connect(pipeline.reloaded, signal=settings_reloaded)
-        return pipeline
-
-    def reloaded(self, config: Settings) -> None:
-        self.max_age = config.fetch.max_age
+        return cls(crawler)
 
     async def process_item(self, page: Page) -> Page:
         if not is_html(page.content_type, page.body):
@@ -102,7 +98,10 @@ class ExtractPipeline:
         if len(page.article.text.split()) < page.min_words:
             raise Rejected("not-article", "too little text for an article")
         published = page.published
-        if published is not None and datetime.now(UTC) - published > self.max_age:
+        if (
+            published is not None
+            and datetime.now(UTC) - published > _config(self.crawler).fetch.max_age
+        ):
             raise Rejected("too-old", published.isoformat())
         return page
 
@@ -114,8 +113,11 @@ class DedupPipeline:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.settings = _config(crawler).dedup
         self.index: NearDuplicateIndex  # the state's, made when the spider opens
+
+    @property
+    def settings(self) -> DedupSettings:
+        return _config(self.crawler).dedup
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

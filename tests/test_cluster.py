@@ -16,17 +16,18 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import run_crawler
-from daemonproc import Daemon, wait_for
-from localsite import LocalSite
-from pages import ago, article_page, rss
-from redisserver import RedisServer
 
 from crawler.cluster.neardup import SharedNearDuplicateIndex
 from crawler.cluster.state import ClusterState, Keys
 from crawler.config import settings_from_dict
 from crawler.errors import SettingsError
 from crawler.neardup import signature
+
+from support.daemonproc import Daemon, wait_for
+from support.localsite import LocalSite
+from support.pages import ago, article_page, rss
+from support.redisserver import RedisServer
+from support.runner import run_crawler
 
 EVERY = 2.0  # seconds between polls of a feed
 LEASE = 2.0  # seconds before a dead worker's sources are free

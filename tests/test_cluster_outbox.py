@@ -14,17 +14,18 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import redis
-from conftest import run_crawler
-from daemonproc import Daemon, wait_for
-from localsite import LocalSite
-from smtpserver import Recorder, smtp_server
 from test_cluster import Newsroom, cluster_settings, queued
 from test_outbox import HoldingRecorder, SlowRecorder, _queue_item
 from test_outbox import _config as outbox_config
 
-from crawler.alerts.outbox import Sender
+from crawler.alerts.sender import Sender
 from crawler.cluster.state import ClusterState, Keys
 from crawler.config import Settings
+
+from support.daemonproc import Daemon, wait_for
+from support.localsite import LocalSite
+from support.runner import run_crawler
+from support.smtpserver import Recorder, smtp_server
 
 T0 = 1_800_000_000.0
 DESK = ["desk@example.org", "editor@example.org"]

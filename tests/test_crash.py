@@ -10,10 +10,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from conftest import base_settings
-from daemonproc import Daemon, wait_for
-from localsite import LocalSite
-from pages import ago, article_page, rss
+from support.daemonproc import Daemon, wait_for
+from support.localsite import LocalSite
+from support.pages import ago, article_page, rss
+from support.runner import base_settings
 
 ARTICLES = 200
 FEEDS = 10

@@ -11,11 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import base_settings, run_crawler
-from localsite import LocalSite
-from pages import CASPIAN, OFF_TOPIC, WIRE, ago, article_page, rss
+from support.localsite import LocalSite
+from support.pages import CASPIAN, OFF_TOPIC, WIRE, ago, article_page, rss
+from support.runner import base_settings, run_crawler
 
-CRASHPOINT = Path(__file__).parent / "crashpoint.py"
+CRASHPOINT = Path(__file__).parent / "support" / "crashpoint.py"
 EXPECTED = ["Insurers pull cover in the Caspian", "Ships cross the Caspian"]
 
 

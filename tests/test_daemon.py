@@ -8,10 +8,10 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import run_crawler
-from daemonproc import Daemon, wait_for
-from localsite import LocalSite
-from pages import CASPIAN, OFF_TOPIC, SITE_STORY, WIRE, ago, article_page, rss
+from support.daemonproc import Daemon, wait_for
+from support.localsite import LocalSite
+from support.pages import CASPIAN, OFF_TOPIC, SITE_STORY, WIRE, ago, article_page, rss
+from support.runner import run_crawler
 
 TOPIC = 'Caspian AND (drone* OR "artillery shells" OR ammunition OR munitions OR insurers)'
 

@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_crawler
-from localsite import LocalSite
-from pages import atom, rss
 
 from crawler.config import load_settings
 from crawler.sources.discover import DiscoveredFeed, DiscoveryError, discover
+
+from support.localsite import LocalSite
+from support.pages import atom, rss
+from support.runner import run_crawler
 
 
 def items(n: int) -> list[dict[str, object]]:

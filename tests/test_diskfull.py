@@ -8,12 +8,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from daemonproc import Daemon, wait_for
-from localsite import LocalSite
-from pages import CASPIAN, SITE_STORY, WIRE, ago, article_page, rss
 from test_daemon import queued, settings_text
 
-TESTS = Path(__file__).parent
+from support.daemonproc import Daemon, wait_for
+from support.localsite import LocalSite
+from support.pages import CASPIAN, SITE_STORY, WIRE, ago, article_page, rss
+
+SUPPORT = Path(__file__).parent / "support"
 
 
 @pytest.mark.parametrize("what", ["files", "database"])
@@ -24,7 +25,7 @@ def test_a_full_disk_loses_nothing_and_the_daemon_carries_on(
     settings = tmp_path / "crawler.toml"
     settings.write_text(settings_text(tmp_path, [site.host], [site.url("/feed.xml")]))
     full = tmp_path / "disk-is-full"
-    daemon = Daemon(settings, tmp_path, launcher=[str(TESTS / "diskfull.py"), str(full)])
+    daemon = Daemon(settings, tmp_path, launcher=[str(SUPPORT / "diskfull.py"), str(full)])
     daemons.append(daemon)
     wait_for(lambda: site.hits("/feed.xml") >= 1, what="the first poll")
 

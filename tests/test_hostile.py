@@ -14,8 +14,8 @@ from pathlib import Path
 from threading import Event, Thread
 from typing import Any
 
-from conftest import run_crawler
-from pages import CASPIAN, ago, article_page, rss
+from support.pages import CASPIAN, ago, article_page, rss
+from support.runner import run_crawler
 
 BOMB = gzip.compress(b"\0" * 200_000_000)  # 200 MB of zeros in about 200 KB
 DEFLATE_BOMB = zlib.compress(b"\0" * 200_000_000)

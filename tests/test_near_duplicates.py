@@ -6,9 +6,9 @@ import json
 import time
 from pathlib import Path
 
-from conftest import base_settings, run_crawler
-from localsite import LocalSite
-from pages import CASPIAN, WIRE, ago, article_page, rss
+from support.localsite import LocalSite
+from support.pages import CASPIAN, WIRE, ago, article_page, rss
+from support.runner import base_settings, run_crawler
 
 # The same wire story as three outlets run it: a new headline, a credit line, a trimmed end.
 COPIES = {

@@ -6,9 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import base_settings, run_crawler
-from localsite import LocalSite
-from pages import CASPIAN, JUNK_MARKERS, OFF_TOPIC, SITE_STORY, WIRE, ago, article_page, atom, rss
+
+from support.localsite import LocalSite
+from support.pages import (
+    CASPIAN,
+    JUNK_MARKERS,
+    OFF_TOPIC,
+    SITE_STORY,
+    WIRE,
+    ago,
+    article_page,
+    atom,
+    rss,
+)
+from support.runner import base_settings, run_crawler
 
 TOPIC = 'Caspian AND (drone* OR "artillery shells" OR ammunition OR munitions)'
 

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_crawler
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +15,8 @@ from crawler.config import FeedSource, load_settings
 from crawler.errors import SettingsError
 from crawler.sources.opml import OpmlError, OpmlFeed, read_opml, write_opml
 from crawler.sources.settings_file import add_feeds
+
+from support.runner import run_crawler
 
 NESTED = b"""<?xml version="1.0" encoding="UTF-8"?>
 <opml version="2.0">

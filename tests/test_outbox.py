@@ -15,14 +15,15 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-from conftest import base_settings, run_crawler
-from localsite import LocalSite
-from pages import CASPIAN, SITE_STORY, WIRE, ago, article_page, rss
-from smtpserver import Recorder, closed_port, smtp_server
 
-from crawler.alerts.outbox import Sender, alert_payload
+from crawler.alerts.sender import Sender, alert_payload
 from crawler.config import Settings, settings_from_dict
 from crawler.state import Alert, ItemRecord, State
+
+from support.localsite import LocalSite
+from support.pages import CASPIAN, SITE_STORY, WIRE, ago, article_page, rss
+from support.runner import base_settings, run_crawler
+from support.smtpserver import Recorder, closed_port, smtp_server
 
 T0 = 1_800_000_000.0  # a fixed "now" for the schedule
 

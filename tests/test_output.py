@@ -6,10 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import base_settings, run_crawler
-from daemonproc import Daemon, wait_for
-from localsite import LocalSite
-from pages import CASPIAN, ago, article_page, rss
 
 from crawler.config import settings_from_dict
 from crawler.delivery import deliver
@@ -17,6 +13,11 @@ from crawler.errors import QueueError
 from crawler.output import OutputBusy, claim_output
 from crawler.queue import Queue
 from crawler.state import State
+
+from support.daemonproc import Daemon, wait_for
+from support.localsite import LocalSite
+from support.pages import CASPIAN, ago, article_page, rss
+from support.runner import base_settings, run_crawler
 
 
 def _config(tmp_path: Path):  # type: ignore[no-untyped-def]

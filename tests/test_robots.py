@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import base_settings, run_crawler
-from localsite import LocalSite
-from pages import CASPIAN, SITE_STORY, ago, article_page, rss
+
+from support.localsite import LocalSite
+from support.pages import CASPIAN, SITE_STORY, ago, article_page, rss
+from support.runner import base_settings, run_crawler
 
 
 def _serve(site: LocalSite) -> None:

@@ -7,13 +7,14 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from conftest import base_settings, run_crawler
-from daemonproc import Daemon, wait_for
-from localsite import LocalSite
-from pages import CASPIAN, OFF_TOPIC, SITE_STORY, WIRE, ago, article_page
 from test_daemon import settings_text
 
 from crawler.sources.sitemaps import parse_sitemap
+
+from support.daemonproc import Daemon, wait_for
+from support.localsite import LocalSite
+from support.pages import CASPIAN, OFF_TOPIC, SITE_STORY, WIRE, ago, article_page
+from support.runner import base_settings, run_crawler
 
 NS = (
     'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '

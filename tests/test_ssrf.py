@@ -8,9 +8,9 @@ import json
 import socket
 from pathlib import Path
 
-from conftest import base_settings, run_crawler
-from localsite import LocalSite
-from pages import CASPIAN, ago, article_page, rss
+from support.localsite import LocalSite
+from support.pages import CASPIAN, ago, article_page, rss
+from support.runner import base_settings, run_crawler
 
 
 def test_no_request_reaches_a_host_that_is_not_allowed(site: LocalSite, tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import base_settings, run_crawler
-from localsite import LocalSite
-from pages import CASPIAN, ago, article_page, rss
-from tlscert import Certificate
+
+from support.localsite import LocalSite
+from support.pages import CASPIAN, ago, article_page, rss
+from support.runner import base_settings, run_crawler
+from support.tlscert import Certificate
 
 
 @pytest.fixture

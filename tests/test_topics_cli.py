@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import base_settings, run_crawler
-from localsite import LocalSite
-from pages import CASPIAN, OFF_TOPIC, WIRE, ago, article_page, rss
+from support.localsite import LocalSite
+from support.pages import CASPIAN, OFF_TOPIC, WIRE, ago, article_page, rss
+from support.runner import base_settings, run_crawler
 
 
 def test_a_query_on_standard_input(tmp_path: Path) -> None:

@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
-from smtpserver import TIMEOUT, Recorder, closed_port, smtp_server
-from tlscert import Certificate
 
 from crawler.alerts import (
     AlertItem,
@@ -26,6 +24,9 @@ from crawler.alerts import (
     build_message,
 )
 from crawler.alerts import transports as transports_module
+
+from support.smtpserver import TIMEOUT, Recorder, closed_port, smtp_server
+from support.tlscert import Certificate
 
 
 def _message(

@@ -29,7 +29,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from crawler.cluster.state import Keys
+from crawler.cluster.keys import Keys
 from crawler.config import ClusterSettings, Settings
 from crawler.middlewares import error_text
 

@@ -4,20 +4,8 @@
 `crawler.state.State`, with the same rules (one row per topic, item and recipient, never
 twice; pending, sent or failed; a message key fixed before the first attempt), kept where any
 worker can send them. So an alert queued by a worker that dies is sent by another, and a copy of
-a story found by one worker is listed under the item another worker queued. Keys (under
-`cluster.prefix`):
-
-    <p>:outbox:seq          str   the last row id given
-    <p>:outbox:ids          hash  JSON [topic, item, recipient] -> row id (inserts are idempotent)
-    <p>:outbox:row:<id>     hash  the row's fields (a missing field is None)
-    <p>:outbox:pending      zset  row id -> next attempt time (0: due now)
-    <p>:outbox:sent         zset  row id -> when sent
-    <p>:outbox:failed       zset  row id -> when it failed
-    <p>:meta                hash  `digest:<topic>` -> when that topic's last digest went out
-    <p>:also:<item id>      hash  URL -> JSON {"source", "seen_at"} (expires after `KEEP`)
-    <p>:also-recent         zset  item id -> last time a copy was found (the latest `RECENT`)
-    <p>:title:<item id>     str   the item's title, for `crawler status` (expires after `KEEP`)
-    <p>:sending             str   the worker sending alerts now (`SendLock`)
+a story found by one worker is listed under the item another worker queued. Its keys are listed in
+`crawler/cluster/keys.py`.
 
 Sent and failed rows are kept for `KEEP`, then trimmed when rows are next marked, so Redis holds
 about a month of alerts. Only the holder of the send lock marks rows, so row updates need no
@@ -30,15 +18,13 @@ import contextlib
 import dataclasses
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis.exceptions import LockError
 
+from crawler.cluster.keys import Keys
 from crawler.state import Alert, OutboxRow
 from crawler.state import SendLock as LocalSendLock
-
-if TYPE_CHECKING:
-    from crawler.cluster.state import Keys
 
 KEEP = 30 * 86400  # seconds sent and failed rows, also-reported lists and titles are kept
 RECENT = 100  # items kept in the list of recent also-reported items

@@ -1,17 +1,7 @@
 """`ClusterState`: the state database of one worker, with what all workers share in Redis.
 
-Shared (Redis, under `cluster.prefix`):
-
-    <p>:urls                 hash  normalised URL -> outcome (seen URLs, as `seen_urls`)
-    <p>:entries:<source id>  set   feed entry keys seen (as `seen_entries`)
-    <p>:fp:<hash>            str   JSON {"item", "url"} (a fingerprint row) or {"claim", "url"}
-    <p>:source-ids           hash  source URL -> id, the same on every worker
-    <p>:source:<id>          str   JSON of the source row: validators, schedule, errors
-    <p>:alive:<worker>       str   present while the worker lives (expires after cluster.lease)
-    <p>:inflight:<url>       str   worker fetching an article now (see `claim_request`)
-    <p>:near:...             the near-duplicate index (crawler/cluster/neardup.py)
-
-    <p>:outbox:..., <p>:also:... the alert outbox and also-reported lists (cluster/outbox.py)
+Shared: seen URLs and entries, fingerprints, source rows and the worker's liveness, in Redis
+(every key is listed in `crawler/cluster/keys.py`).
 
 Local (the worker's own SQLite file): the archive and the items it queued; the source rows are
 copies of the shared ones, refreshed whenever a source is read.
@@ -34,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from crawler.cluster.keys import Keys
 from crawler.cluster.outbox import SharedOutbox
 from crawler.state import Alert, ItemRecord, SourceRow, State
 
@@ -87,16 +78,6 @@ id = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], ARGV[1], id)
 return id
 """
-
-
-class Keys:
-    """Every Redis key crawler uses, under one prefix."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def __call__(self, *parts: object) -> str:
-        return ":".join([self.prefix, *map(str, parts)])
 
 
 class ClusterState(SharedOutbox, State):

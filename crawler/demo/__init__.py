@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 from typing import TextIO
 
-from crawler.alerts.outbox import Sender
+from crawler.alerts.sender import Sender
 from crawler.alerts.transports import FileTransport
 from crawler.config import Settings, settings_from_dict
 from crawler.crawl import PassSummary, crawl_once, run_in_reactor

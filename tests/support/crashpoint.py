@@ -15,7 +15,7 @@ import sqlite3
 import sys
 from typing import Any
 
-from faults import connect_with
+from faults import connect_with  # run as a script: its own folder is on sys.path
 
 LIMIT = int(sys.argv[1])
 COUNT = 0

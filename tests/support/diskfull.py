@@ -17,7 +17,7 @@ import sqlite3
 import sys
 from typing import Any
 
-from faults import connect_with
+from faults import connect_with  # run as a script: its own folder is on sys.path
 
 FLAG = sys.argv[1]
 MAIN = os.getpid()
