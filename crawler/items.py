@@ -11,6 +11,7 @@ The schema only grows: a field is never renamed or repurposed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,11 +54,23 @@ class Page:
 
 
 class Rejected(DropItem):
-    """A page that will not become an item; `outcome` says why (stored as the URL's outcome)."""
+    """A page that will not become an item; `outcome` says why (stored as the URL's outcome),
+    `detail` in words, `facts` as JSON-ready data for the decision trail (`crawler explain`):
+    e.g. the similarity and the facts that agreed for a near-duplicate, the date and where it
+    came from for a page that is too old."""
 
-    def __init__(self, outcome: str, detail: str = "", *, duplicate_of: str | None = None) -> None:
+    def __init__(
+        self,
+        outcome: str,
+        detail: str = "",
+        *,
+        duplicate_of: str | None = None,
+        facts: Mapping[str, Any] | None = None,
+    ) -> None:
         self.outcome = outcome
+        self.detail = detail
         self.duplicate_of = duplicate_of  # the queued item this page is a copy of
+        self.facts = dict(facts or {})
         super().__init__(f"{outcome}: {detail}" if detail else outcome, log_level="DEBUG")
 
 
