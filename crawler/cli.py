@@ -13,11 +13,16 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crawler import __version__, logs
-from crawler.config import FeedSource, Settings, format_duration, load_settings, settings_path
 from crawler.errors import CrawlerError, SettingsError
+
+if TYPE_CHECKING:
+    from crawler.config import FeedSource, Settings
+
+# Each command imports what it needs when it runs: `crawler check` needs no Scrapy, and the
+# extraction workers, which import this module as their main module when they start, stay small.
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -151,7 +156,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from crawler.config import load_settings, settings_path
+
     return load_settings(settings_path(args.settings))
+
+
+def _has_settings(args: argparse.Namespace) -> bool:
+    """Whether a settings file was given or the default one exists."""
+    from crawler.config import settings_path
+
+    return bool(args.settings) or Path(settings_path(None)).exists()
 
 
 # -- commands --------------------------------------------------------------------------------------
@@ -161,7 +175,7 @@ def _demo(args: argparse.Namespace) -> int:
     from crawler.demo import run_demo
 
     output = Path("output")
-    if args.settings or Path(settings_path(None)).exists():
+    if _has_settings(args):
         output = _settings(args).output.dir
     if not args.verbose:
         logging.getLogger("crawler").setLevel(logging.WARNING)  # the demo prints its own report
@@ -221,7 +235,7 @@ def _topics_test(args: argparse.Namespace) -> int:
     if not args.source:
         print("crawler: give a URL, a file or - to test on, or --recent 7d", file=sys.stderr)
         return EXIT_USAGE
-    config = _settings(args) if args.settings or Path(settings_path(None)).exists() else None
+    config = _settings(args) if _has_settings(args) else None
     agent = config.fetch.user_agent if config else f"crawler/{__version__}"
     stdin_text = sys.stdin.read() if args.source == "-" else None
     document = archive.load_document(args.source, agent, stdin_text)
@@ -273,6 +287,8 @@ def _alerts_test(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from crawler.config import format_duration
+
     config = _settings(args)
     out = sys.stdout
     print(f"settings: {config.path} (ok)", file=out)
@@ -382,7 +398,7 @@ def _sources_discover(args: argparse.Namespace) -> int:
     from crawler.config import FetchSettings
     from crawler.sources.discover import COMMON_PATHS, discover
 
-    exists = args.add or args.settings or Path(settings_path(None)).exists()
+    exists = args.add or _has_settings(args)
     config = _settings(args) if exists else None
     fetch = config.fetch if config else FetchSettings()
     results = discover(

@@ -133,6 +133,10 @@ class OutputSettings(_Section):
         return self.dir / "mail"
 
 
+AUTO_WORKERS_MAX = 4
+"""Extraction workers that `fetch.workers = 0` starts at most."""
+
+
 class FetchSettings(_Section):
     user_agent: str = "crawler/0.1 (+https://example.org/crawler)"
     allow_hosts: list[str] = Field(default_factory=list)
@@ -144,7 +148,7 @@ class FetchSettings(_Section):
     concurrency: int = Field(default=16, ge=1, le=1024)
     obey_robots: bool = True
     verify_certificates: bool = True  # off only for sites with self-signed certificates
-    workers: int = Field(default=0, ge=0, le=64)  # extraction processes; 0 = one per core
+    workers: int = Field(default=0, ge=0, le=64)  # extraction processes; 0 = automatic
 
     @field_validator("allow_hosts")
     @classmethod
@@ -153,7 +157,10 @@ class FetchSettings(_Section):
 
     @property
     def extraction_workers(self) -> int:
-        return self.workers or os.cpu_count() or 1
+        """`workers`, or with 0 one per core up to `AUTO_WORKERS_MAX`: each worker holds its
+        own copy of the extraction libraries (about 40 MiB), and beyond a few the Scrapy
+        engine in the main process is the bound, not extraction."""
+        return self.workers or min(os.cpu_count() or 1, AUTO_WORKERS_MAX)
 
 
 class ScheduleSettings(_Section):
