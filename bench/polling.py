@@ -243,6 +243,8 @@ def soak(args: argparse.Namespace) -> None:
         f'[[feeds]]\nurl = "{site.feed_url(n)}"\nevery = "{args.every}s"' for n in range(args.feeds)
     ]
     settings.write_text("\n".join(lines) + "\n")
+    if args.signatures:
+        seed_signatures(folder / "out" / "state.db", args.signatures)
     daemon = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "run"],
         stdout=subprocess.DEVNULL,
@@ -257,6 +259,8 @@ def soak(args: argparse.Namespace) -> None:
         cycle += 1
         site.change(args.change, cycle)
         samples.append((time.monotonic(), rss_mib(daemon.pid)))
+        if len(samples) in (3, 12):  # after warm-up: each process and the database
+            print("  " + processes_line(daemon.pid, folder / "out" / "state.db"), flush=True)
         wal = folder / "out" / "state.db-wal"
         extra = (
             open_files(daemon.pid),
@@ -270,6 +274,7 @@ def soak(args: argparse.Namespace) -> None:
             f"polls per feed >= {min(site.polls)}",
             flush=True,
         )
+    print("  at end: " + processes_line(daemon.pid, folder / "out" / "state.db"), flush=True)
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(60)
     status = json.loads(
@@ -290,6 +295,50 @@ def soak(args: argparse.Namespace) -> None:
         f"{first[0]} -> {last[0]}; threads {first[1]} -> {last[1]}; WAL {first[2] // 1024} -> "
         f"{last[2] // 1024} KiB; items queued {status['items_queued']}"
     )
+
+
+def seed_signatures(path: Path, count: int) -> None:
+    """Fill a new state database with `count` near-duplicate signatures of random bodies, as a
+    month of news would leave them, so the soak runs with a full index from the start."""
+    import numpy as np
+
+    from crawler.neardup import NUM_PERM, Signature
+    from crawler.state import State
+
+    rng = np.random.default_rng(7)
+    started = time.monotonic()
+    with State(path) as state, state.transaction():
+        for n in range(count):
+            values = rng.integers(0, 2**32, NUM_PERM, dtype=np.uint32).astype("<u4").tobytes()
+            state.add_signature(f"seed-{n:08d}", Signature(hashvalues=values).to_bytes())
+    print(f"  seeded {count} signatures in {time.monotonic() - started:.0f}s", flush=True)
+
+
+def processes_line(pid: int, database: Path) -> str:
+    """Resident memory of the daemon and of each of its child processes, and the state
+    database's size on disk with what it holds."""
+    own = _rss_kib(pid) / 1024
+    kids = [f"{_rss_kib(child) / 1024:.0f}" for child in children(pid)]
+    from crawler.state import State
+
+    with State(database) as state:
+        counts = state.counts()
+    return (
+        f"RSS daemon {own:.0f} MiB, children {' + '.join(kids) or 'none'} MiB, total "
+        f"{rss_mib(pid):.0f} MiB; state database {counts['database_bytes'] / 1024**2:.1f} MiB "
+        f"({counts['signatures']} signatures, {counts['seen_urls']} seen URLs, "
+        f"{counts['seen_entries']} entries, {counts['items']} items)"
+    )
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
 
 
 def rss_mib(pid: int) -> float:
@@ -344,6 +393,9 @@ def main() -> None:
         "--cycles", type=int, default=0, help="soak until every feed was polled this often"
     )
     parser.add_argument("--every", type=int, default=5, help="soak: poll interval, seconds")
+    parser.add_argument(
+        "--signatures", type=int, default=0, help="soak: seed the state with this many signatures"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

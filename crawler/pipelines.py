@@ -129,14 +129,19 @@ class DedupPipeline:
         """Rebuild the near-duplicate index from the signatures kept in the state database."""
         state = _state(self.crawler)
         self.index = state.near_duplicate_index(self.settings.near_threshold)
+        state.forget_seen(time.time() - self.settings.keep.total_seconds())
         state.purge_signatures(time.time() - self.settings.keep.total_seconds())
         for key, data in state.signatures():
             self.index.add(key, Signature.from_bytes(data))
         log.debug("near-duplicate index loaded signatures=%d", len(self.index))
 
     def expire(self) -> None:
-        """Drop signatures past `dedup.keep` from the database and the index."""
+        """Drop signatures past `dedup.keep` from the database and the index, and forget the
+        URLs and entries of that age that no source lists any more."""
         cutoff = time.time() - self.settings.keep.total_seconds()
+        gone = _state(self.crawler).forget_seen(cutoff)
+        if any(gone.values()):
+            log.info("forgot %s", " ".join(f"{k}={v}" for k, v in gone.items()))
         for key in _state(self.crawler).purge_signatures(cutoff):
             self.index.remove(key)
 

@@ -12,7 +12,7 @@ import email.utils
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import wraps
@@ -201,6 +201,7 @@ class NewsSpider(scrapy.Spider):
         source_now = SourceRef(source.kind, source.url, source.name or feed.title, source.id)
         with self.state.transaction():  # one commit for the whole feed, not one per entry
             requests = [r for e in feed.entries if (r := self._entry_request(source_now, e))]
+            self._listing(source, "", [e.key for e in feed.entries], [e.link for e in feed.entries])
         dates = [entry.published.timestamp() for entry in feed.entries if entry.published]
         etag, last_modified = _validators(response, settled=not requests)
         self._finish_poll(
@@ -231,6 +232,15 @@ class NewsSpider(scrapy.Spider):
             self.state.mark_urls([normalize_url(entry.link)], "too-old")
             return None
         return self._article_request(entry.link, source, entry=entry)
+
+    def _listing(
+        self, source: SourceRef, part: str, keys: Sequence[str], links: Sequence[str | None]
+    ) -> None:
+        """Remember what this part of the source lists now: a seen URL or entry still listed is
+        never forgotten (`State.forget_seen`)."""
+        if source.id is not None:
+            urls = [normalize_url(link) for link in links if link]
+            self.state.record_listing(source.id, part, [*keys, *urls])
 
     def _too_old(self, published: datetime) -> bool:
         return datetime.now(UTC) - published > self.config.fetch.max_age
@@ -294,6 +304,9 @@ class NewsSpider(scrapy.Spider):
                     item = FeedEntry(entry.url, entry.url, entry.title, None, None, entry.published)
                     if request := self._article_request(entry.url, source, entry=item):
                         requests.append(request)
+            if parsed.kind != "sitemapindex":
+                urls = [entry.url for entry in parsed.entries]
+                self._listing(source, response.url if level else "", urls, urls)
         etag, last_modified = _validators(response, settled=level == 0 and not requests)
         self._finish_poll(
             source,
@@ -326,6 +339,8 @@ class NewsSpider(scrapy.Spider):
         """A start page or a page matched by `follow`: its links, no item."""
         source: SourceRef = response.meta["source"]
         requests = list(self._links(response))
+        linked = [r.url for r in requests if r.callback == self.parse_article]
+        self._listing(source, response.url, [], linked)
         if response.meta["depth"] == 0:
             self._count("sources_polled")
             new = sum(1 for r in requests if r.callback == self.parse_article)

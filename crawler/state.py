@@ -127,6 +127,19 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN message_key TEXT;
     """,
+    """
+    CREATE TABLE listed (
+        source_id INTEGER NOT NULL,
+        part TEXT NOT NULL,
+        key TEXT NOT NULL,
+        PRIMARY KEY (source_id, part, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX listed_key ON listed (key);
+    CREATE INDEX seen_urls_seen ON seen_urls (seen_at);
+    CREATE INDEX seen_entries_seen ON seen_entries (seen_at);
+    CREATE INDEX fingerprints_seen ON fingerprints (seen_at);
+    CREATE INDEX items_queued ON items (queued_at);
+    """,
 )
 
 
@@ -399,6 +412,65 @@ class State:
             [(url, now, outcome) for url in set(urls)],
         )
 
+    # -- retention -----------------------------------------------------------------------------
+
+    def record_listing(self, source_id: int, part: str, keys: Iterable[str]) -> None:
+        """What one part of a source lists now (`part`: "" for a feed, the sitemap of an index
+        or the section page it was read from), replacing what that part listed before: feed
+        entry keys and normalised URLs. A seen URL or entry that a source still lists is never
+        forgotten (`forget_seen`), so a feed that keeps an old entry never delivers it again."""
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM listed WHERE source_id = ? AND part = ?", (source_id, part)
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO listed (source_id, part, key) VALUES (?, ?, ?)",
+                [(source_id, part, key) for key in set(keys)],
+            )
+
+    def forget_seen(self, before: float) -> dict[str, int]:
+        """Forget what was decided before `before` (`dedup.keep` ago) and is no longer listed by
+        any source's last poll: seen URLs and feed entries; with them the fingerprints, items
+        and "also reported" rows of that age, and alert rows sent or failed by then. Returns
+        how many rows of each went."""
+        gone: dict[str, int] = {}
+        with self.transaction():
+            one = self._db.execute
+            gone["seen_urls"] = one(
+                "DELETE FROM seen_urls WHERE seen_at < ? "
+                "AND NOT EXISTS (SELECT 1 FROM listed WHERE listed.key = seen_urls.url)",
+                (before,),
+            ).rowcount
+            gone["seen_entries"] = one(
+                "DELETE FROM seen_entries WHERE seen_at < ? AND NOT EXISTS (SELECT 1 FROM listed "
+                "WHERE listed.source_id = seen_entries.source_id "
+                "AND listed.key = seen_entries.entry_key)",
+                (before,),
+            ).rowcount
+            gone["fingerprints"] = one(
+                "DELETE FROM fingerprints WHERE seen_at < ?", (before,)
+            ).rowcount
+            old_items = "SELECT id FROM items WHERE queued_at < ?"
+            gone["also_reported"] = one(
+                f"DELETE FROM also_reported WHERE item_id IN ({old_items})", (before,)
+            ).rowcount
+            gone["outbox"] = one(
+                "DELETE FROM outbox WHERE status != 'pending' AND created_at < ? "
+                f"AND item_id IN ({old_items})",
+                (before, before),
+            ).rowcount
+            gone["items"] = one(
+                "DELETE FROM items WHERE queued_at < ? "
+                "AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.item_id = items.id)",
+                (before,),
+            ).rowcount
+        return gone
+
+    def size(self) -> int:
+        """Bytes the database takes on disk, its write-ahead log included."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
+
     def claim_fingerprint(self, content_hash: str, url: str) -> tuple[str | None, str] | None:
         """Claim a body for the page at `url`: None if it is new (the page may go on), else the
         owner as `fingerprint_owner` gives it. In one process the item pipelines decide one page
@@ -629,6 +701,10 @@ class State:
         return {
             "sources": one("SELECT count(*) FROM sources").fetchone()[0],
             "seen_urls": one("SELECT count(*) FROM seen_urls").fetchone()[0],
+            "seen_entries": one("SELECT count(*) FROM seen_entries").fetchone()[0],
+            "listed": one("SELECT count(*) FROM listed").fetchone()[0],
+            "signatures": one("SELECT count(*) FROM signatures").fetchone()[0],
+            "database_bytes": self.size(),
             "items": one("SELECT count(*) FROM items").fetchone()[0],
             "also_reported": one("SELECT count(*) FROM also_reported").fetchone()[0],
         }

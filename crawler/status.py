@@ -65,6 +65,12 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         "daemon": daemon,
         "queue": {"new": queue.depth(), "cur": len(queue.files("cur")), "dir": str(queue.root)},
         "items_queued": counts["items"],
+        "state": {
+            "database_bytes": counts["database_bytes"],
+            "seen_urls": counts["seen_urls"],
+            "seen_entries": counts["seen_entries"],
+            "listed": counts["listed"],
+        },
         "also_reported": also_reported,
         "outbox": {**outbox, "recent_failures": failed},
         "sources": sources,
@@ -122,6 +128,7 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         head,
         f"queue: {queue['new']} waiting in new/, {queue['cur']} taken (cur/)  [{queue['dir']}]",
         _outbox_line(report["outbox"]),
+        _state_line(report["state"]),
     ]
     for failure in report["outbox"]["recent_failures"][:5]:
         lines.append(
@@ -168,6 +175,14 @@ def _outbox_line(outbox: dict[str, Any]) -> str:
     return (
         f"alert outbox: {outbox['pending']} waiting, {outbox['sent']} sent, "
         f"{outbox['failed']} failed"
+    )
+
+
+def _state_line(state: dict[str, Any]) -> str:
+    return (
+        f"state database: {state['database_bytes'] / 1024**2:.1f} MiB, "
+        f"{state['seen_urls']} seen URLs, {state['seen_entries']} feed entries, "
+        f"{state['listed']} still listed by their sources"
     )
 
 

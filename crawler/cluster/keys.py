@@ -4,6 +4,11 @@ Sources and what was seen (`cluster/state.py`):
 
     <p>:urls                 hash  normalised URL -> outcome (seen URLs, as `seen_urls`)
     <p>:entries:<source id>  set   feed entry keys seen (as `seen_entries`)
+    <p>:url-times            zset  URL -> when first seen (for forgetting, see `forget_seen`)
+    <p>:entry-times:<id>     zset  entry key -> when first seen
+    <p>:listed:<id>:<part>   set   what one part of a source listed at its last poll
+    <p>:listings             set   the names of those sets
+    <p>:listed-all           set   their union, made at each sweep
     <p>:fp:<hash>            str   JSON {"item", "url"} (a fingerprint row) or {"claim", "url"}
     <p>:items                str   how many items the cluster queued
     <p>:source-ids           hash  source URL -> id, the same on every worker

@@ -167,16 +167,71 @@ class ClusterState(SharedOutbox, State):
     def mark_entries(self, source_id: int, keys: Iterable[str], now: float | None = None) -> None:
         keys = list(keys)
         if keys:
-            self.redis.sadd(self.key("entries", source_id), *keys)
+            now = time.time() if now is None else now
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.sadd(self.key("entries", source_id), *keys)
+            pipe.zadd(self.key("entry-times", source_id), dict.fromkeys(keys, now), nx=True)
+            pipe.execute()
 
     def url_seen(self, url: str) -> bool:
         return bool(self.redis.hexists(self.key("urls"), url))
 
     def mark_urls(self, urls: Iterable[str], outcome: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        urls = set(urls)
+        if not urls:
+            return
         pipe = self.redis.pipeline(transaction=False)
-        for url in set(urls):
+        for url in urls:
             pipe.hsetnx(self.key("urls"), url, outcome)
+        pipe.zadd(self.key("url-times"), dict.fromkeys(urls, now), nx=True)
         pipe.execute()
+
+    # -- retention: the same rule as the local state's, swept in batches -------------------------
+
+    def record_listing(self, source_id: int, part: str, keys: Iterable[str]) -> None:
+        listing = self.key("listed", source_id, part)
+        pipe = self.redis.pipeline()
+        pipe.delete(listing)
+        if keys := set(keys):
+            pipe.sadd(listing, *keys)
+        pipe.sadd(self.key("listings"), listing)
+        pipe.execute()
+
+    def forget_seen(self, before: float) -> dict[str, int]:
+        gone = super().forget_seen(before)  # this worker's own items and archive
+        listed = self.key("listed-all")
+        listings = [k.decode() for k in self.redis.smembers(self.key("listings"))]
+        if listings:
+            self.redis.sunionstore(listed, listings)
+        else:
+            self.redis.delete(listed)
+        gone["seen_urls"] = self._sweep(self.key("url-times"), self.key("urls"), before, listed)
+        gone["seen_entries"] = sum(
+            self._sweep(self.key("entry-times", i), self.key("entries", i), before, listed)
+            for i in (int(i) for i in self.redis.hvals(self.key("source-ids")))
+        )
+        return gone
+
+    def _sweep(self, times: str, seen: str, before: float, listed: str) -> int:
+        """Forget the members of `seen` (a hash or set) first seen before `before`, per `times`,
+        unless the union of the last listings (`listed`) holds them."""
+        forgotten = 0
+        start = 0
+        while batch := self.redis.zrangebyscore(times, "-inf", f"({before}", start=start, num=500):
+            still = self.redis.smismember(listed, batch)
+            old = [key for key, kept in zip(batch, still, strict=True) if not kept]
+            if old:
+                pipe = self.redis.pipeline()
+                pipe.zrem(times, *old)
+                if self.redis.type(seen) == b"hash":
+                    pipe.hdel(seen, *old)
+                else:
+                    pipe.srem(seen, *old)
+                pipe.execute()
+            forgotten += len(old)
+            start += len(batch) - len(old)
+        return forgotten
 
     def claim_request(self, url: str) -> bool:
         """Take an article URL for this worker to fetch: False while a live worker fetches it."""
@@ -263,6 +318,7 @@ class ClusterState(SharedOutbox, State):
         counts["items"] = int(self.redis.get(self.key("items")) or 0)
         counts["sources"] = int(self.redis.hlen(self.key("source-ids")))
         counts["seen_urls"] = int(self.redis.hlen(self.key("urls")))
+        counts["listed"] = int(self.redis.scard(self.key("listed-all")))
         return counts
 
     # -- near duplicates: the index lives in Redis ----------------------------------------------
