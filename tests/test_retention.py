@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from crawler.state import State
+
 from support.localsite import LocalSite
 from support.pages import CASPIAN, OFF_TOPIC, WIRE, ago, article_page, rss
 from support.runner import base_settings, run_crawler
@@ -25,7 +26,9 @@ def test_old_decisions_are_forgotten_unless_still_listed(tmp_path: Path) -> None
         other = state.source("feed", "https://example.net/rss")
         state.mark_entries(feed.id, ["kept", "gone"], now - 40 * DAY)
         state.mark_entries(feed.id, ["recent"], now - DAY)
-        state.mark_urls(["https://example.org/kept", "https://example.org/gone"], "queued", now - 40 * DAY)
+        state.mark_urls(
+            ["https://example.org/kept", "https://example.org/gone"], "queued", now - 40 * DAY
+        )
         state.mark_urls(["https://example.org/recent"], "queued", now - DAY)
         # the feed still lists "kept"; another source lists the other URL
         state.record_listing(feed.id, "", ["kept", "https://example.org/kept"])
