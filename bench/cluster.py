@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import zlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import redis
@@ -37,59 +34,30 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.redisserver import redis_server  # noqa: E402  (the tests' real redis-server)
-
-
-def article(path: str) -> bytes:
-    rng = random.Random(zlib.crc32(path.encode()))
-    words = [f"w{rng.randrange(10**9)}" for _ in range(180)]
-    paragraphs = "".join(f"<p>{' '.join(words[i : i + 30])}.</p>" for i in range(0, 180, 30))
-    return (
-        f"<html lang='en'><head><title>{path}</title></head><body><article><h1>{path}</h1>"
-        f"{paragraphs}</article></body></html>"
-    ).encode()
+from tests.support.localsite import LocalSite, Route  # noqa: E402
+from tests.support.pages import unique_article  # noqa: E402
+from tests.support.redisserver import redis_server  # noqa: E402
 
 
 class Site:
+    """Feeds of fresh articles, each answer after `latency` seconds (the tests' LocalSite)."""
+
     def __init__(self, feeds: int, per_feed: int, latency: float) -> None:
         self.feeds, self.per_feed, self.latency = feeds, per_feed, latency
         self.round = ""  # a new round of articles (new URLs), "" for empty feeds
         self.first_article: float | None = None
-        site = self
+        self.site = LocalSite(responder=self.answer, record=False, delay=latency)
+        self.site.__enter__()
+        self.host = self.site.host
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                time.sleep(site.latency)
-                body, kind = site.answer(self.path)
-                self.send_response(200 if body else 404)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 1024
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def answer(self, path: str) -> tuple[bytes, str]:
-        if path == "/robots.txt":
-            return b"User-agent: *\nAllow: /\n", "text/plain"
+    def answer(self, path: str, headers: Mapping[str, str]) -> Route | None:
         if path.startswith("/feed"):
-            return self.feed(int(path[5:].split(".")[0])), "application/rss+xml"
+            return Route(self.feed(int(path[5:].split(".")[0])), "application/rss+xml")
         if path.startswith("/a/"):
             if self.first_article is None:
                 self.first_article = time.monotonic()
-            return article(path), "text/html; charset=utf-8"
-        return b"", "text/plain"
+            return Route(unique_article(path))
+        return None
 
     def feed(self, n: int) -> bytes:
         now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")

@@ -23,7 +23,6 @@ import argparse
 import email.utils
 import json
 import os
-import random
 import resource
 import signal
 import subprocess
@@ -32,79 +31,46 @@ import tempfile
 import threading
 import time
 import urllib.request
-import zlib
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def article(path: str) -> bytes:
-    """A page whose body shares no sentence with any other, so no two are near-duplicates."""
-    rng = random.Random(zlib.crc32(path.encode()))
-    words = [f"w{rng.randrange(10**9)}" for _ in range(180)]
-    paragraphs = "".join(f"<p>{' '.join(words[i : i + 30])}.</p>" for i in range(0, 180, 30))
-    return (
-        f"<html lang='en'><head><title>{path}</title></head><body><article><h1>{path}</h1>"
-        f"{paragraphs}</article></body></html>"
-    ).encode()
+from tests.support.localsite import LocalSite, Route  # noqa: E402
+from tests.support.pages import unique_article  # noqa: E402
 
 
 class FeedSite:
-    """N feeds whose content changes on demand; ETag per feed version; a fixed reply delay."""
+    """N feeds whose content changes on demand; ETag per feed version; a fixed reply delay.
+    Served by the tests' LocalSite, with this class answering every path."""
 
     def __init__(self, feeds: int, delay: float) -> None:
         self.versions = [0] * feeds
         self.polls = [0] * feeds  # requests per feed
-        self.delay = delay
         self.now = datetime.now(UTC)
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                time.sleep(site.delay)
-                status, body, headers = site.respond(self.path, self.headers.get("If-None-Match"))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 1024
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.site = LocalSite(responder=self.respond, record=False, delay=delay)
+        self.site.__enter__()
+        self.base = self.site.url("")
+        self.port = self.site.server.server_address[1]
 
     def feed_url(self, n: int) -> str:
         return f"{self.base}/feed/{n}.xml"
 
-    def respond(self, path: str, etag: str | None) -> tuple[int, bytes, dict[str, str]]:
-        if path == "/robots.txt":
-            return 200, b"User-agent: *\nAllow: /\n", {"Content-Type": "text/plain"}
+    def respond(self, path: str, headers: Mapping[str, str]) -> Route:
         if path.startswith("/_change?"):
             fraction, cycle = path.split("?")[1].split("&")
             self.change(float(fraction), int(cycle))
-            return 200, b"ok", {"Content-Type": "text/plain"}
+            return Route(b"ok", "text/plain")
         if path.startswith("/article/"):
-            return 200, article(path), {"Content-Type": "text/html"}
+            return Route(unique_article(path), "text/html")
         n = int(path.split("/")[-1].split(".")[0])
         self.polls[n] += 1
         version = self.versions[n]
-        tag = f'"{n}-{version}"'
-        if etag == tag:
-            return 304, b"", {"ETag": tag}
-        return 200, self.feed(n, version), {"Content-Type": "application/rss+xml", "ETag": tag}
+        return Route(
+            self.feed(n, version), "application/rss+xml", headers={"ETag": f'"{n}-{version}"'}
+        )
 
     def feed(self, n: int, version: int) -> bytes:
         items = []
@@ -235,7 +201,7 @@ def soak(args: argparse.Namespace) -> None:
     settings = folder / "crawler.toml"
     lines = [
         f'[output]\ndir = "{folder / "out"}"',
-        f'[fetch]\nallow_hosts = ["127.0.0.1:{site.server.server_address[1]}"]\n'
+        f'[fetch]\nallow_hosts = ["127.0.0.1:{site.port}"]\n'
         'delay = "0s"\nper_domain = 16\nconcurrency = 32\nmax_age = "30d"\nworkers = 1',
         f'[schedule]\nmin_every = "{args.every}s"\nmax_every = "{args.every * 2}s"',
     ]

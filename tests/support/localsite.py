@@ -4,6 +4,9 @@ with LocalSite() as site:
     site.route("/feed.xml", rss_bytes, "application/rss+xml")
     site.url("/feed.xml")     # http://127.0.0.1:<port>/feed.xml
     site.hits("/a.html")      # how often a path was requested
+
+A `responder` answers the paths no route holds, for sites made on the fly (the benchmarks' feeds
+that change every cycle): `LocalSite(responder=lambda path, headers: Route(b"..."))`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Event, Lock, Thread
@@ -27,6 +31,9 @@ class Route:
     delay: float = 0.0  # seconds before this route answers
 
 
+Responder = Callable[[str, Mapping[str, str]], "Route | None"]
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -34,8 +41,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path
         with self.server.lock:
-            self.server.log.append((path, {**dict(self.headers), "X-Arrived": str(time.time())}))
+            if self.server.record:
+                arrived = {**dict(self.headers), "X-Arrived": str(time.time())}
+                self.server.log.append((path, arrived))
             route = self.server.routes.get(path) or self.server.routes.get(path.split("?")[0])
+        if route is None and self.server.responder is not None:
+            route = self.server.responder(path, self.headers)
         if route is None:
             route = Route(b"not found", "text/plain", 404)
         if self.server.delay or route.delay:
@@ -64,6 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # the benchmarks poll thousands of feeds at once
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that hang up early (size limits, timeouts) are part of the tests
@@ -73,12 +85,23 @@ class _Server(ThreadingHTTPServer):
     lock: Lock
     release: Event
     delay: float
+    responder: Responder | None
+    record: bool
 
 
 class LocalSite:
-    """`tls`: serve https with this server context."""
+    """`tls`: serve https with this server context; `responder`: answers paths without a
+    route; `record`: keep the request log (`hits`, `times`, `requests`)."""
 
-    def __init__(self, address: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        address: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+        *,
+        responder: Responder | None = None,
+        record: bool = True,
+        delay: float = 0.0,
+    ) -> None:
         self.server = _Server((address, 0), _Handler)
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
@@ -87,7 +110,9 @@ class LocalSite:
         self.server.log = []
         self.server.lock = Lock()
         self.server.release = Event()
-        self.server.delay = 0.0  # seconds before each answer
+        self.server.delay = delay  # seconds before each answer
+        self.server.responder = responder
+        self.server.record = record
         self.host = f"{address}:{self.server.server_address[1]}"
         self.thread = Thread(target=self.server.serve_forever, daemon=True)
 

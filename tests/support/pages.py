@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email.utils
+import random
+import zlib
 from datetime import UTC, datetime, timedelta
 from html import escape
 
@@ -150,3 +152,15 @@ OFF_TOPIC = [
     "Next year's fair is planned for the same weekend, and organisers hope to add a second "
     "market day if the council agrees to close the promenade to traffic.",
 ]
+
+
+def unique_article(path: str) -> bytes:
+    """An article page whose body shares no sentence with any other page's, so no two are
+    near-duplicates: random words seeded by its path (the benchmarks' pages)."""
+    rng = random.Random(zlib.crc32(path.encode()))
+    words = [f"w{rng.randrange(10**9)}" for _ in range(180)]
+    paragraphs = "".join(f"<p>{' '.join(words[i : i + 30])}.</p>" for i in range(0, 180, 30))
+    return (
+        f"<html lang='en'><head><title>{path}</title></head><body><article><h1>{path}</h1>"
+        f"{paragraphs}</article></body></html>"
+    ).encode()
