@@ -204,7 +204,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _topics_test(args: argparse.Namespace) -> int:
     from crawler import archive
-    from crawler.config import parse_duration
+    from crawler.config import FetchSettings, parse_duration
     from crawler.errors import QueryError
     from crawler.topics import Matcher, Topic, check_query
 
@@ -222,9 +222,9 @@ def _topics_test(args: argparse.Namespace) -> int:
         print("crawler: give a URL, a file or - to test on, or --recent 7d", file=sys.stderr)
         return EXIT_USAGE
     config = _settings(args) if args.settings or Path(settings_path(None)).exists() else None
-    agent = config.fetch.user_agent if config else f"crawler/{__version__}"
+    fetch = config.fetch if config else FetchSettings()
     stdin_text = sys.stdin.read() if args.source == "-" else None
-    document = archive.load_document(args.source, agent, stdin_text)
+    document = archive.load_document(args.source, fetch, stdin_text)
     explanation = Matcher([topic]).explain("query", document)
     print(explanation.render())
     return EXIT_OK if explanation.matched else EXIT_ERROR
