@@ -213,7 +213,9 @@ def _topics_test(args: argparse.Namespace) -> int:
     except QueryError as exc:
         print(f"crawler: bad query: {exc}", file=sys.stderr)
         if exc.position is not None:
-            print(f"  {args.query}\n  {' ' * exc.position}^", file=sys.stderr)
+            start = max(0, exc.position - 60)  # a window around the culprit, not a huge query
+            shown = args.query[start : exc.position + 20]
+            print(f"  {shown}\n  {' ' * (exc.position - start)}^", file=sys.stderr)
         return EXIT_USAGE
     topic = Topic("query", args.query, stem=args.stem, min_count=args.min_count)
     if args.recent:
