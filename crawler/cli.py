@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from crawler import __version__, logs
-from crawler.config import FeedSource, Settings, format_duration, load_settings, settings_path
+from crawler.config import (
+    FeedSource,
+    Settings,
+    Source,
+    format_duration,
+    load_settings,
+    settings_path,
+)
 from crawler.errors import CrawlerError, SettingsError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -147,7 +154,33 @@ def _parser() -> argparse.ArgumentParser:
     export = source_commands.add_parser("export", help="write the settings' feeds as OPML")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not standard output")
     export.set_defaults(handler=_sources_export)
+    _options_after_commands(parser)
     return parser
+
+
+def _options_after_commands(parser: argparse.ArgumentParser) -> None:
+    """Let `-v` and `--log-format` follow the command too (`crawler once -v`): every command's
+    parser, at any depth, accepts them. Their default there is "not given", so an option written
+    before the command is not undone by the command's parser."""
+    seen: set[int] = set()
+    todo = [parser]
+    while todo:
+        for action in todo.pop()._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                continue
+            for sub in action.choices.values():
+                if id(sub) in seen:
+                    continue  # an alias of a parser already done
+                seen.add(id(sub))
+                sub.add_argument(
+                    "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                    help="log debugging detail",
+                )  # fmt: skip
+                sub.add_argument(
+                    "--log-format", choices=("text", "json"), default=argparse.SUPPRESS,
+                    help="log lines as text (default) or one JSON object each",
+                )  # fmt: skip
+                todo.append(sub)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -278,6 +311,8 @@ def _check(args: argparse.Namespace) -> int:
     config = _settings(args)
     out = sys.stdout
     print(f"settings: {config.path} (ok)", file=out)
+    for warning in _schedule_warnings(config):
+        print(f"crawler: warning: {warning}", file=sys.stderr)
     print(f"output: {config.output.dir}/ (queue/, state.db)", file=out)
     fetch = config.fetch
     print(
@@ -326,6 +361,33 @@ def _check(args: argparse.Namespace) -> int:
     )
     print(f"mail: from {mail.sender} via {where}", file=out)
     return EXIT_OK
+
+
+def _schedule_warnings(config: Settings) -> list[str]:
+    """A line for each source whose `every` is outside [schedule.min_every, schedule.max_every],
+    saying the interval used instead: the scheduler keeps every interval within those bounds
+    (crawler/schedule.py)."""
+    schedule = config.schedule
+    lines = []
+    sections: list[tuple[str, Sequence[Source]]] = [
+        ("feeds", config.feeds),
+        ("sitemaps", config.sitemaps),
+        ("sites", config.sites),
+    ]
+    for section, sources in sections:
+        for index, source in enumerate(sources):
+            used = min(max(source.every, schedule.min_every), schedule.max_every)
+            if used == source.every:
+                continue
+            limit, than = (
+                ("min_every", "shorter") if used > source.every else ("max_every", "longer")
+            )
+            lines.append(
+                f"{config.path}: {section}[{index}].every: {format_duration(source.every)} is "
+                f"{than} than schedule.{limit} ({format_duration(used)}); {source.key} will be "
+                f"polled every {format_duration(used)}"
+            )
+    return lines
 
 
 def _open_queue(args: argparse.Namespace) -> Any:
