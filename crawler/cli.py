@@ -455,6 +455,7 @@ def _sources_discover(args: argparse.Namespace) -> int:
         allow_hosts=fetch.allow_hosts,
         timeout=fetch.timeout.total_seconds(),
         max_bytes=fetch.max_page_size,
+        verify=fetch.verify_certificates,
     )
     feeds = [result for result in results if result.ok]
     for feed in feeds:

@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from crawler.errors import FetchError
 
@@ -245,16 +245,19 @@ def _request(
     else:
         connection = http.client.HTTPConnection(host, port, timeout=timeout)
     connection._create_connection = connect_checked  # type: ignore[attr-defined]
-    target = parts.path or "/"
+    target = quote(parts.path or "/", safe="/%;:@&=+$,!~*'()[]")  # as a browser sends it
     if parts.query:
-        target += f"?{parts.query}"
+        target += "?" + quote(parts.query, safe="/%;:@&=+$,!~*'()[]?")
     try:
         connection.request("GET", target, headers={"User-Agent": agent, "Accept": accept})
         return connection.getresponse(), connection
+    except ssl.SSLCertVerificationError as exc:  # worded as the crawl words it
+        connection.close()
+        raise FetchError(f"TLS: certificate verify failed ({exc.verify_message})") from None
     except ssl.SSLError as exc:
         connection.close()
         raise FetchError(f"TLS: {exc.reason or exc}") from None
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, UnicodeError, http.client.HTTPException) as exc:
         connection.close()
         raise FetchError(str(exc) or type(exc).__name__) from None
 

@@ -13,6 +13,7 @@ from crawler.guard import refusal, resolved_refusal
 from support.localsite import LocalSite
 from support.pages import CASPIAN, ago, article_page, rss
 from support.runner import base_settings, run_crawler
+from support.tlscert import Certificate
 
 SECRET = "Internal payroll figures nobody outside should read"
 
@@ -162,6 +163,36 @@ def test_topics_test_keeps_to_the_size_limit(site: LocalSite, tmp_path: Path) ->
     settings.write_text(settings.read_text() + 'max_page_size = "2KB"\n')
     code, _, err = _topics_test(tmp_path, settings, site.url("/big.html"))
     assert code == 1 and "larger than 2000 bytes" in err
+
+
+def test_topics_test_checks_certificates(certificate: Certificate, tmp_path: Path) -> None:
+    with LocalSite(tls=certificate.server_context()) as secure:
+        secure.route("/a.html", article_page("Ships cross the Caspian", CASPIAN))
+        settings = _settings(tmp_path, [secure.host])
+        url = secure.url("/a.html")
+        args = ("--settings", str(settings), "topics", "test", "caspian", url)
+        untrusted = run_crawler(*args, cwd=tmp_path)
+        assert untrusted.returncode == 1
+        assert "TLS: certificate verify failed" in untrusted.stderr, untrusted.stderr
+        trusted = run_crawler(*args, cwd=tmp_path, env={"SSL_CERT_FILE": str(certificate.cert)})
+        assert trusted.returncode == 0, trusted.stderr
+        settings.write_text(settings.read_text() + "verify_certificates = false\n")
+        unchecked = run_crawler(*args, cwd=tmp_path)
+        assert unchecked.returncode == 0, unchecked.stderr
+
+
+def test_topics_test_keeps_to_the_timeout(site: LocalSite, tmp_path: Path) -> None:
+    site.hang("/slow.html")
+    settings = _settings(tmp_path, [site.host])
+    settings.write_text(settings.read_text() + 'timeout = "1s"\n')
+    code, _, err = _topics_test(tmp_path, settings, site.url("/slow.html"))
+    assert code == 1 and "timed out" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_redirect_to_an_odd_path_is_one_line(site: LocalSite, tmp_path: Path) -> None:
+    site.route("/odd", "", status=302, headers={"Location": "/caf\u00e9 page?q=a b"})
+    code, _, err = _topics_test(tmp_path, _settings(tmp_path, [site.host]), site.url("/odd"))
+    assert code == 1 and "HTTP 404" in err and "Traceback" not in err
 
 
 def test_sources_discover_rechecks_redirects(site: LocalSite, tmp_path: Path) -> None:

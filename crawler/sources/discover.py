@@ -111,15 +111,16 @@ def discover(
     allow_hosts: Iterable[str],
     timeout: float,
     max_bytes: int = MAX_BYTES,
+    verify: bool = True,
 ) -> list[DiscoveredFeed]:
     """The feeds found from the page at `url` and the candidates that failed, in the order tried.
 
     Raises `DiscoveryError` when the page itself cannot be fetched. A URL without a scheme is
-    taken as https.
+    taken as https. `verify` False accepts any TLS certificate (`fetch.verify_certificates`).
     """
     if "://" not in url:
         url = f"https://{url}"
-    fetcher = _Fetcher(user_agent, frozenset(allow_hosts), timeout, max_bytes)
+    fetcher = _Fetcher(user_agent, frozenset(allow_hosts), timeout, max_bytes, verify)
     try:
         page = fetcher.get(url)
     except DiscoveryError as exc:
@@ -201,9 +202,15 @@ class _Fetcher:
     """Blocking GETs through the address guard, with the user agent, a timeout and a size cap."""
 
     def __init__(
-        self, user_agent: str, allow_hosts: frozenset[str], timeout: float, max_bytes: int
+        self,
+        user_agent: str,
+        allow_hosts: frozenset[str],
+        timeout: float,
+        max_bytes: int,
+        verify: bool,
     ) -> None:
         self.user_agent = user_agent
+        self.verify = verify
         self.allow_hosts = allow_hosts
         self.timeout = timeout
         self.max_bytes = max_bytes
@@ -239,6 +246,7 @@ class _Fetcher:
                 timeout=self.timeout,
                 max_bytes=self.max_bytes,
                 accept=_ACCEPT,
+                verify=self.verify,
             )
         except FetchError as exc:
             raise DiscoveryError(str(exc)) from None
