@@ -41,6 +41,16 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from crawler.errors import FetchError
 
+__all__ = [
+    "Fetched",
+    "address_refusal",
+    "embedded_ipv4",
+    "fetch",
+    "is_allowed",
+    "refusal",
+    "resolved_refusal",
+]
+
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
