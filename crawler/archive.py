@@ -14,28 +14,27 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ulid import ULID
 
+from crawler import guard
 from crawler.delivery import deliver
-from crawler.errors import CrawlerError, QueueError
+from crawler.errors import CrawlerError, FetchError, QueueError
 from crawler.extract import extract, is_html
 from crawler.items import item_document, make_item
 from crawler.topics import Document, Matcher, Topic, TopicMatch
 
 if TYPE_CHECKING:
-    from crawler.config import Settings
+    from crawler.config import FetchSettings, Settings
     from crawler.queue import Queue
     from crawler.state import State
 
 log = logging.getLogger("crawler.archive")
 
 KNOWN_TOPICS = "topics:known"  # meta key: the topic names already backfilled or present
-MAX_TEST_PAGE = 10 * 1000**2  # bytes `topics test` reads from a URL
 
 
 def backfill(config: Settings, state: State, queue: Queue, now: float | None = None) -> int:
@@ -77,23 +76,27 @@ def recent_matches(
             yield record, match
 
 
-def load_document(source: str, user_agent: str, stdin_text: str | None = None) -> Document:
-    """The document `crawler topics test` matches: a page at a URL (fetched and extracted), an
-    HTML or text file, or standard input ('-')."""
+def load_document(source: str, fetch: FetchSettings, stdin_text: str | None = None) -> Document:
+    """The document `crawler topics test` matches: a page at a URL (fetched through the address
+    guard with the crawl's `fetch` settings, then extracted), an HTML or text file, or standard
+    input ('-')."""
     if source == "-":
         return _document(stdin_text or "", "")
     if source.startswith(("http://", "https://")):
-        request = urllib.request.Request(source, headers={"User-Agent": user_agent})
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                body = response.read(MAX_TEST_PAGE)
-                content_type = response.headers.get("Content-Type")
-                final_url = response.geturl()
-        except OSError as exc:
+            page = guard.fetch(
+                source,
+                user_agent=fetch.user_agent,
+                allow_hosts=fetch.allow_hosts,
+                timeout=fetch.timeout.total_seconds(),
+                max_bytes=fetch.max_page_size,
+                verify=fetch.verify_certificates,
+            )
+        except FetchError as exc:
             raise CrawlerError(f"cannot fetch {source}: {exc}") from None
-        if not is_html(content_type, body):
-            raise CrawlerError(f"{source} is not an HTML page ({content_type})")
-        return _document(body, final_url)
+        if not is_html(page.content_type, page.body):
+            raise CrawlerError(f"{source} is not an HTML page ({page.content_type})")
+        return _document(page.body, page.url)
     path = Path(source)
     try:
         data = path.read_bytes()

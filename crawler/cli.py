@@ -19,7 +19,7 @@ from crawler import __version__, logs
 from crawler.errors import CrawlerError, SettingsError
 
 if TYPE_CHECKING:
-    from crawler.config import FeedSource, Settings
+    from crawler.config import FeedSource, Settings, Source
 
 # Each command imports what it needs when it runs: `crawler check` needs no Scrapy, and the
 # extraction workers, which import this module as their main module when they start, stay small.
@@ -152,7 +152,33 @@ def _parser() -> argparse.ArgumentParser:
     export = source_commands.add_parser("export", help="write the settings' feeds as OPML")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not standard output")
     export.set_defaults(handler=_sources_export)
+    _options_after_commands(parser)
     return parser
+
+
+def _options_after_commands(parser: argparse.ArgumentParser) -> None:
+    """Let `-v` and `--log-format` follow the command too (`crawler once -v`): every command's
+    parser, at any depth, accepts them. Their default there is "not given", so an option written
+    before the command is not undone by the command's parser."""
+    seen: set[int] = set()
+    todo = [parser]
+    while todo:
+        for action in todo.pop()._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                continue
+            for sub in action.choices.values():
+                if id(sub) in seen:
+                    continue  # an alias of a parser already done
+                seen.add(id(sub))
+                sub.add_argument(
+                    "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                    help="log debugging detail",
+                )  # fmt: skip
+                sub.add_argument(
+                    "--log-format", choices=("text", "json"), default=argparse.SUPPRESS,
+                    help="log lines as text (default) or one JSON object each",
+                )  # fmt: skip
+                todo.append(sub)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -218,7 +244,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _topics_test(args: argparse.Namespace) -> int:
     from crawler import archive
-    from crawler.config import parse_duration
+    from crawler.config import FetchSettings, parse_duration
     from crawler.errors import QueryError
     from crawler.topics import Matcher, Topic, check_query
 
@@ -227,7 +253,9 @@ def _topics_test(args: argparse.Namespace) -> int:
     except QueryError as exc:
         print(f"crawler: bad query: {exc}", file=sys.stderr)
         if exc.position is not None:
-            print(f"  {args.query}\n  {' ' * exc.position}^", file=sys.stderr)
+            start = max(0, exc.position - 60)  # a window around the culprit, not a huge query
+            shown = args.query[start : exc.position + 20]
+            print(f"  {shown}\n  {' ' * (exc.position - start)}^", file=sys.stderr)
         return EXIT_USAGE
     topic = Topic("query", args.query, stem=args.stem, min_count=args.min_count)
     if args.recent:
@@ -236,9 +264,9 @@ def _topics_test(args: argparse.Namespace) -> int:
         print("crawler: give a URL, a file or - to test on, or --recent 7d", file=sys.stderr)
         return EXIT_USAGE
     config = _settings(args) if _has_settings(args) else None
-    agent = config.fetch.user_agent if config else f"crawler/{__version__}"
+    fetch = config.fetch if config else FetchSettings()
     stdin_text = sys.stdin.read() if args.source == "-" else None
-    document = archive.load_document(args.source, agent, stdin_text)
+    document = archive.load_document(args.source, fetch, stdin_text)
     explanation = Matcher([topic]).explain("query", document)
     print(explanation.render())
     return EXIT_OK if explanation.matched else EXIT_ERROR
@@ -292,6 +320,8 @@ def _check(args: argparse.Namespace) -> int:
     config = _settings(args)
     out = sys.stdout
     print(f"settings: {config.path} (ok)", file=out)
+    for warning in _schedule_warnings(config):
+        print(f"crawler: warning: {warning}", file=sys.stderr)
     print(f"output: {config.output.dir}/ (queue/, state.db)", file=out)
     fetch = config.fetch
     print(
@@ -340,6 +370,35 @@ def _check(args: argparse.Namespace) -> int:
     )
     print(f"mail: from {mail.sender} via {where}", file=out)
     return EXIT_OK
+
+
+def _schedule_warnings(config: Settings) -> list[str]:
+    """A line for each source whose `every` is outside [schedule.min_every, schedule.max_every],
+    saying the interval used instead: the scheduler keeps every interval within those bounds
+    (crawler/schedule.py)."""
+    from crawler.config import format_duration
+
+    schedule = config.schedule
+    lines = []
+    sections: list[tuple[str, Sequence[Source]]] = [
+        ("feeds", config.feeds),
+        ("sitemaps", config.sitemaps),
+        ("sites", config.sites),
+    ]
+    for section, sources in sections:
+        for index, source in enumerate(sources):
+            used = min(max(source.every, schedule.min_every), schedule.max_every)
+            if used == source.every:
+                continue
+            limit, than = (
+                ("min_every", "shorter") if used > source.every else ("max_every", "longer")
+            )
+            lines.append(
+                f"{config.path}: {section}[{index}].every: {format_duration(source.every)} is "
+                f"{than} than schedule.{limit} ({format_duration(used)}); {source.key} will be "
+                f"polled every {format_duration(used)}"
+            )
+    return lines
 
 
 def _open_queue(args: argparse.Namespace) -> Any:
@@ -407,6 +466,7 @@ def _sources_discover(args: argparse.Namespace) -> int:
         allow_hosts=fetch.allow_hosts,
         timeout=fetch.timeout.total_seconds(),
         max_bytes=fetch.max_page_size,
+        verify=fetch.verify_certificates,
     )
     feeds = [result for result in results if result.ok]
     for feed in feeds:

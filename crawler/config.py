@@ -10,6 +10,7 @@ A file that cannot be used raises `SettingsError` naming the file and the key::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -22,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -45,6 +47,11 @@ _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?", re.IGNORECASE
 _SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3}
 _SIZE_UNITS["gib"] = 1024**3
 
+MAX_SETTINGS_BYTES = 10 * 1000**2  # a settings file larger than this is refused
+LONGEST = timedelta(days=3650)  # no duration is longer (ten years)
+HOUR, MONTH = timedelta(hours=1), timedelta(days=30)
+MIN_PAGE_SIZE, MAX_PAGE_SIZE = 1000, 1000**3
+
 
 def parse_duration(value: Any) -> timedelta:
     """'90s', '10m', '1h30m', '2d', '1w' or a number of seconds -> timedelta."""
@@ -53,12 +60,36 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as '10m', '2h' or '2d'")
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        return _seconds(float(value), value)
     text = str(value).strip().lower().replace(" ", "")
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
+    negative = text.startswith("-")
+    parts = _DURATION_PART.findall(text.removeprefix("-"))
+    if not parts or "".join(n + u for n, u in parts) != text.removeprefix("-"):
         raise ValueError(f"{value!r} is not a duration such as '10m', '2h' or '2d'")
-    return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
+    seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    return _seconds(-seconds if negative else seconds, value)
+
+
+def _seconds(seconds: float, value: Any) -> timedelta:
+    """A number of seconds as a timedelta; a clear error, never an OverflowError, when absurd."""
+    if not math.isfinite(seconds) or abs(seconds) > LONGEST.total_seconds():
+        raise ValueError(f"{value!r} is longer than {LONGEST.days} days")
+    return timedelta(seconds=seconds)
+
+
+def _within(longest: timedelta, *, zero: bool = False) -> AfterValidator:
+    """A duration's range: more than 0s (0s or more when `zero` means none) up to `longest`."""
+
+    def check(value: timedelta) -> timedelta:
+        if value < timedelta(0) or (value == timedelta(0) and not zero) or value > longest:
+            low = "0s or more" if zero else "longer than 0s"
+            raise ValueError(
+                f"must be {low} and at most {format_duration(longest)}, "
+                f"got {value.total_seconds():g}s"
+            )
+        return value
+
+    return AfterValidator(check)
 
 
 def format_duration(value: timedelta) -> str:
@@ -74,13 +105,24 @@ def format_duration(value: timedelta) -> str:
 
 def parse_size(value: Any) -> int:
     """'10MB', '512KiB' or a number of bytes -> bytes."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+    if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+        raise ValueError(f"{value!r} is not a size such as '10MB'")
+    if isinstance(value, int | float):
+        return int(value)
     match = _SIZE.fullmatch(str(value).strip())
     if not match:
         raise ValueError(f"{value!r} is not a size such as '10MB'")
     number, unit = match.groups()
-    return int(float(number) * _SIZE_UNITS[(unit or "b").lower()])
+    size = float(number) * _SIZE_UNITS[(unit or "b").lower()]
+    if not math.isfinite(size) or size > 1000**5:
+        raise ValueError(f"{value!r} is larger than 1PB")
+    return int(size)
+
+
+def _page_size(value: int) -> int:
+    if not MIN_PAGE_SIZE <= value <= MAX_PAGE_SIZE:
+        raise ValueError(f"must be between 1KB and 1GB, got {value} bytes")
+    return value
 
 
 def _http_url(value: Any) -> str:
@@ -100,8 +142,12 @@ def _regex(value: Any) -> str:
     return str(value)
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-Size = Annotated[int, BeforeValidator(parse_size)]
+# Every duration is more than 0s and at most ten years unless its type says otherwise.
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), _within(LONGEST)]
+Interval = Annotated[timedelta, BeforeValidator(parse_duration), _within(MONTH)]  # between polls
+Timeout = Annotated[timedelta, BeforeValidator(parse_duration), _within(HOUR)]
+Delay = Annotated[timedelta, BeforeValidator(parse_duration), _within(HOUR, zero=True)]  # 0s: none
+PageSize = Annotated[int, BeforeValidator(parse_size), AfterValidator(_page_size)]
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 Regex = Annotated[str, BeforeValidator(_regex)]
 
@@ -141,9 +187,9 @@ class FetchSettings(_Section):
     user_agent: str = "crawler/0.1 (+https://example.org/crawler)"
     allow_hosts: list[str] = Field(default_factory=list)
     max_age: Duration = timedelta(days=2)
-    timeout: Duration = timedelta(seconds=30)
-    delay: Duration = timedelta(seconds=1)  # first delay between requests to one host; adapts
-    max_page_size: Size = 10 * 1000**2
+    timeout: Timeout = timedelta(seconds=30)
+    delay: Delay = timedelta(seconds=1)  # first delay between requests to one host; adapts
+    max_page_size: PageSize = 10 * 1000**2
     per_domain: int = Field(default=2, ge=1, le=64)
     concurrency: int = Field(default=16, ge=1, le=1024)
     obey_robots: bool = True
@@ -166,10 +212,10 @@ class FetchSettings(_Section):
 class ScheduleSettings(_Section):
     """How the daemon spaces polls (see crawler/schedule.py)."""
 
-    min_every: Duration = timedelta(minutes=2)  # the fastest a busy source is polled
-    max_every: Duration = timedelta(hours=6)  # the slowest a quiet or failing source is polled
-    jitter: float = Field(default=0.1, ge=0, le=0.5)  # each interval moves by up to this fraction
-    stop_timeout: Duration = timedelta(seconds=30)  # in-flight work allowed to finish on stop
+    min_every: Interval = timedelta(minutes=2)  # the fastest a busy source is polled
+    max_every: Interval = timedelta(hours=6)  # the slowest a quiet or failing source is polled
+    jitter: float = Field(default=0.1, ge=0, lt=1)  # each interval moves by up to this fraction
+    stop_timeout: Timeout = timedelta(seconds=30)  # in-flight work allowed to finish on stop
 
     @model_validator(mode="after")
     def _ordered(self) -> ScheduleSettings:
@@ -196,7 +242,7 @@ class ArchiveSettings(_Section):
 class FeedSource(_Section):
     url: HttpUrl
     name: str | None = None
-    every: Duration = timedelta(minutes=10)
+    every: Interval = timedelta(minutes=10)
     tags: list[str] = Field(default_factory=list)  # e.g. the OPML categories it came from
 
     kind: ClassVar[str] = "feed"
@@ -212,7 +258,7 @@ class SitemapSource(_Section):
 
     url: HttpUrl
     name: str | None = None
-    every: Duration = timedelta(minutes=15)
+    every: Interval = timedelta(minutes=15)
 
     kind: ClassVar[str] = "sitemap"
 
@@ -233,7 +279,7 @@ class SiteSource(_Section):
     budget: int = Field(default=200, ge=1)  # article pages fetched per pass at most
     min_words: int = Field(default=60, ge=0)  # shorter pages are not articles
     name: str | None = None
-    every: Duration = timedelta(minutes=30)
+    every: Interval = timedelta(minutes=30)
 
     kind: ClassVar[str] = "site"
 
@@ -333,8 +379,8 @@ class ClusterSettings(_Section):
     redis: Annotated[str, BeforeValidator(_redis_url)]
     worker: str = Field(default_factory=default_worker_name, pattern=r"^[\w.@:-]{1,100}$")
     prefix: str = Field(default="crawler", pattern=r"^[\w.:-]{1,50}$")  # of every Redis key
-    heartbeat: Duration = timedelta(seconds=5)  # how often a worker renews its leases
-    lease: Duration = timedelta(seconds=20)  # a dead worker's sources are free after this
+    heartbeat: Timeout = timedelta(seconds=5)  # how often a worker renews its leases
+    lease: Timeout = timedelta(seconds=20)  # a dead worker's sources are free after this
     stream: str | None = None  # also XADD every item to this Redis stream
     stream_maxlen: int = Field(default=100_000, ge=1)  # entries kept (approximately)
 
@@ -369,7 +415,7 @@ class MailSettings(_Section):
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None  # the password comes from CRAWLER_SMTP_PASSWORD
-    timeout: Duration = timedelta(seconds=30)
+    timeout: Timeout = timedelta(seconds=30)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -440,23 +486,45 @@ def smtp_password() -> str | None:
 
 
 def load_settings(path: str | Path) -> Settings:
-    """Read and validate one settings file; raise SettingsError naming the file and the key."""
+    """Read and validate one settings file; raise SettingsError naming the file and the key.
+
+    The file must be UTF-8 TOML of at most `MAX_SETTINGS_BYTES`; anything else (binary data,
+    nesting thousands deep) is a SettingsError too, never a traceback.
+    """
     path = str(path)
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            raw = handle.read(MAX_SETTINGS_BYTES + 1)
     except FileNotFoundError:
         raise SettingsError(path, None, "no such file") from None
     except OSError as exc:
         raise SettingsError(path, None, exc.strerror or str(exc)) from None
+    if len(raw) > MAX_SETTINGS_BYTES:
+        raise SettingsError(path, None, f"larger than {MAX_SETTINGS_BYTES // 1000**2} MB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        byte = raw[exc.start]
+        raise SettingsError(
+            path, None, f"not UTF-8 text: byte 0x{byte:02x} on line {line}"
+        ) from None
+    if "\x00" in text:
+        raise SettingsError(path, None, "not a text file (it holds NUL bytes)")
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(path, None, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise SettingsError(path, None, "not valid TOML: nested too deeply") from None
     return settings_from_dict(data, path)
 
 
 def settings_from_dict(data: dict[str, Any], path: str = "<settings>") -> Settings:
     try:
         return Settings.model_validate({**data, "path": path})
+    except RecursionError:
+        raise SettingsError(path, None, "values nested too deeply") from None
     except ValidationError as exc:
         error = exc.errors()[0]
         key = _key_path(error["loc"])

@@ -5,6 +5,7 @@ CrawlerError
 ├── QueryError         a topic query that cannot be parsed (names the position, gives a hint)
 ├── QueueError         the queue folder cannot be written or read
 ├── StateError         the state database cannot be opened or is not ours
+├── FetchError         a command-line fetch failed or the address guard refused it
 └── DeliveryError      an alert email was not delivered
     ├── TemporaryFailure   try again later (4xx, refused connection, timeout)
     └── PermanentFailure   retrying will not help (5xx, bad credentials, no STARTTLS)
@@ -48,6 +49,11 @@ class QueueError(CrawlerError):
 
 class StateError(CrawlerError):
     pass
+
+
+class FetchError(CrawlerError):
+    """A fetch from the command line (`topics test URL`, `sources discover`) failed or was
+    refused by the address guard (`crawler.guard`); the message says which."""
 
 
 class DeliveryError(CrawlerError):

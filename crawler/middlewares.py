@@ -1,13 +1,14 @@
-"""Scrapy downloader middlewares, and the guard on the addresses crawler connects to.
+"""Scrapy downloader middlewares, and the address guard's place in the crawl.
 
-Every request, feed polls included, passes through these:
+Every request, feed polls included, passes through these (the rules are `crawler.guard`'s):
 
-- `UrlGuardMiddleware` refuses any URL that is not http(s), and any host written as a local or
-  non-public address unless the settings allow it (`fetch.allow_hosts`), before anything is sent.
+- `UrlGuardMiddleware` refuses any URL that `guard.refusal` refuses (not http(s), a local name,
+  a literal address that is not public or carries one) before anything is sent.
 - `AddressGuard` (a Scrapy extension) checks again when connecting: every address a host name
   resolves to, in any spelling (`2130706433`, `0x7f000001`, `[::ffff:127.0.0.1]`, a name whose
-  DNS answer is private), must be public unless allowed. The check is on the very addresses the
-  connection uses, so a DNS answer that changes between check and connect (rebinding) fails too.
+  DNS answer is private), passes `guard.resolved_refusal` or is dropped. The check is on the very
+  addresses the connection uses, so a DNS answer that changes between check and connect
+  (rebinding) fails too.
 - `ConditionalGetMiddleware` sends a feed's stored ETag / Last-Modified so an unchanged feed
   costs a 304 and no parsing.
 - `RobotsPolicyMiddleware` is Scrapy's robots.txt middleware with RFC 9309's rules: a robots.txt
@@ -17,9 +18,7 @@ Every request, feed polls included, passes through these:
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 import time
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
@@ -31,6 +30,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
 from zope.interface import implementer
 
+from crawler.guard import refusal, resolved_refusal
+
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
@@ -38,59 +39,6 @@ if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
 
 log = logging.getLogger("crawler.guard")
-
-ALLOWED_SCHEMES = frozenset({"http", "https"})
-LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
-
-
-def refusal(url: str, allow_hosts: frozenset[str]) -> str | None:
-    """Why a URL must not be fetched, or None when it may be.
-
-    `allow_hosts` holds "host" or "host:port" entries (lower case) that may be fetched even though
-    they are loopback or private, e.g. a local test server or an intranet.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "malformed URL"
-    if parts.scheme.lower() not in ALLOWED_SCHEMES:
-        return f"scheme {parts.scheme or 'missing'!r} is not http(s)"
-    host = (parts.hostname or "").rstrip(".")
-    if not host:
-        return "no host"
-    if host in allow_hosts or f"{host}:{port}" in allow_hosts:
-        return None
-    if host in LOCAL_NAMES or host.endswith(".localhost"):
-        return f"host {host} is local"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None  # a name; resolved addresses are checked when connecting
-    if not address.is_global:
-        return f"address {host} is not public"
-    return None
-
-
-def resolved_refusal(url: str, allow_hosts: frozenset[str]) -> str | None:
-    """`refusal`, plus the addresses the host name resolves to now: for the command-line fetches
-    (`sources discover`, `topics test URL`) that do not go through the crawl's resolver."""
-    reason = refusal(url, allow_hosts)
-    parts = urlsplit(url)
-    host = (parts.hostname or "").rstrip(".")
-    if reason is not None or host in allow_hosts or f"{host}:{parts.port}" in allow_hosts:
-        return reason
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except OSError as exc:
-        return f"cannot resolve {host}: {exc.strerror or exc}"
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        address = getattr(address, "ipv4_mapped", None) or address
-        if not address.is_global and str(address) not in allow_hosts:
-            return f"{host} resolves to {address}, which is not public"
-    return None
 
 
 class RefusedRequest(IgnoreRequest):
@@ -104,7 +52,7 @@ class UrlGuardMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        hosts = frozenset(h.lower() for h in crawler.settings.getlist("CRAWLER_ALLOW_HOSTS"))
+        hosts = frozenset(crawler.settings.getlist("CRAWLER_ALLOW_HOSTS"))
         assert crawler.stats is not None
         return cls(hosts, crawler.stats)
 
@@ -137,7 +85,7 @@ class AddressGuard:
     def from_crawler(cls, crawler: Crawler) -> Self:
         from twisted.internet import reactor
 
-        hosts = frozenset(h.lower() for h in crawler.settings.getlist("CRAWLER_ALLOW_HOSTS"))
+        hosts = frozenset(crawler.settings.getlist("CRAWLER_ALLOW_HOSTS"))
         original = getattr(reactor, "_crawler_original_resolver", reactor.nameResolver)
         reactor._crawler_original_resolver = original  # type: ignore[attr-defined]
         reactor.installNameResolver(GuardedResolver(original, hosts))  # type: ignore[attr-defined]
@@ -160,9 +108,7 @@ class GuardedResolver:
         addressTypes: Any = None,
         transportSemantics: str = "TCP",
     ) -> Any:
-        host = hostName.lower().rstrip(".")
-        trusted = host in self.allow_hosts or f"{host}:{portNumber}" in self.allow_hosts
-        receiver = _PublicOnly(resolutionReceiver, host, portNumber, trusted, self.allow_hosts)
+        receiver = _PublicOnly(resolutionReceiver, hostName, portNumber, self.allow_hosts)
         return self.original.resolveHostName(
             receiver, hostName, portNumber, addressTypes, transportSemantics
         )
@@ -170,34 +116,22 @@ class GuardedResolver:
 
 @implementer(IResolutionReceiver)
 class _PublicOnly:
-    def __init__(
-        self,
-        receiver: Any,
-        host: str,
-        port: int,
-        trusted: bool,
-        allow_hosts: frozenset[str],
-    ) -> None:
+    """Passes on the resolved addresses `guard.resolved_refusal` allows; logs the others."""
+
+    def __init__(self, receiver: Any, host: str, port: int, allow_hosts: frozenset[str]) -> None:
         self.receiver = receiver
-        self.host, self.port, self.trusted = host, port, trusted
+        self.host, self.port = host, port
         self.allow_hosts = allow_hosts
 
     def resolutionBegan(self, resolution: Any) -> None:
         self.receiver.resolutionBegan(resolution)
 
     def addressResolved(self, address: Any) -> None:
-        ip = ipaddress.ip_address(address.host.split("%")[0])
-        mapped = getattr(ip, "ipv4_mapped", None)
-        ip = mapped or ip
-        if (
-            self.trusted
-            or ip.is_global
-            or f"{ip}:{self.port}" in self.allow_hosts
-            or str(ip) in self.allow_hosts
-        ):
+        reason = resolved_refusal(self.host, self.port, [address.host], self.allow_hosts)
+        if reason is None:
             self.receiver.addressResolved(address)
         else:
-            log.warning("refused address host=%s address=%s: not a public address", self.host, ip)
+            log.warning("refused address host=%s address=%s: %s", self.host, address.host, reason)
 
     def resolutionComplete(self) -> None:
         self.receiver.resolutionComplete()

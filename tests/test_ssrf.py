@@ -8,6 +8,8 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
+
 from support.localsite import LocalSite
 from support.pages import CASPIAN, ago, article_page, rss
 from support.runner import base_settings, run_crawler
@@ -59,14 +61,17 @@ url = "{site.url("/feed.xml")}"
 
 
 def test_command_line_fetches_check_the_resolved_address() -> None:
-    """`crawler sources discover` fetches with urllib: it checks what a name resolves to."""
-    from crawler.middlewares import resolved_refusal
+    """The command-line fetches check what a name resolves to (crawler.guard.fetch)."""
+    from crawler.errors import FetchError
+    from crawler.guard import fetch, resolved_refusal
 
-    assert resolved_refusal("http://localhost:8080/feed", frozenset()) is not None
+    with pytest.raises(FetchError, match="host localhost is local"):
+        fetch("http://localhost:8080/feed", user_agent="t", allow_hosts=[], timeout=5, max_bytes=9)
     name = socket.gethostname()  # this machine's name resolves to its own, non-public address
-    addresses = {info[4][0] for info in socket.getaddrinfo(name, 80)}
-    if not any(ipaddress.ip_address(a).is_global for a in addresses):
-        assert "not public" in (resolved_refusal(f"http://{name}:8080/", frozenset()) or "")
-    assert resolved_refusal("http://localhost:8080/feed", frozenset({"localhost:8080"})) is None
-    assert resolved_refusal("http://8.8.8.8/feed", frozenset()) is None  # a public literal
-    assert resolved_refusal("ftp://8.8.8.8/feed", frozenset()) is not None
+    addresses = [str(info[4][0]) for info in socket.getaddrinfo(name, 80)]
+    if not any(ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses):
+        assert "not public" in (resolved_refusal(name, 8080, addresses, []) or "")
+        with pytest.raises(FetchError, match="not public"):
+            fetch(f"http://{name}:8080/", user_agent="t", allow_hosts=[], timeout=5, max_bytes=9)
+    assert resolved_refusal("localhost", 8080, ["127.0.0.1"], ["localhost:8080"]) is None
+    assert resolved_refusal("dns.example", 80, ["8.8.8.8"], []) is None  # a public address

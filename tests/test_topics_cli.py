@@ -43,8 +43,15 @@ def test_a_query_on_an_html_file_and_on_a_page(site: LocalSite, tmp_path: Path) 
     assert on_file.returncode == 0, on_file.stdout + on_file.stderr
     assert "title:caspian: 1" in on_file.stdout
     site.route("/a.html", page)
+    (tmp_path / "crawler.toml").write_text(base_settings(tmp_path, site))
     on_page = run_crawler(
-        "topics", "test", "drones AND NOT cookies", site.url("/a.html"), cwd=tmp_path
+        "--settings",
+        "crawler.toml",
+        "topics",
+        "test",
+        "drones AND NOT cookies",
+        site.url("/a.html"),
+        cwd=tmp_path,
     )
     assert on_page.returncode == 0, on_page.stdout + on_page.stderr  # the junk is gone
 

@@ -2,7 +2,7 @@
 
 This runs from the command line (`crawler sources discover`), never inside the daemon: it fetches
 with blocking urllib calls, one request at a time. Every URL it fetches, redirects included,
-passes the same guard as the crawler's own requests (`crawler.middlewares.resolved_refusal`)::
+passes the same address guard as the crawler's own requests (`crawler.guard.fetch`)::
 
     for found in discover("https://example.org/", user_agent="crawler/0.1", allow_hosts=[],
                           timeout=30):
@@ -19,23 +19,20 @@ skipped, as trafilatura does, and a feed reached through two candidates is liste
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.client import HTTPException
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from lxml import etree
 from trafilatura.feeds import BLACKLIST, FeedParameters, determine_feed, is_potential_feed
 from trafilatura.utils import decode_file, load_html
 
+from crawler import guard
 from crawler.config import FeedSource
 from crawler.dedup import normalize_url
-from crawler.errors import CrawlerError
+from crawler.errors import CrawlerError, FetchError
 from crawler.extract import is_html
-from crawler.middlewares import resolved_refusal
 from crawler.sources.feeds import Feed, FeedError, parse_feed
 
 FeedKind = Literal["rss", "atom", "json"]
@@ -114,15 +111,16 @@ def discover(
     allow_hosts: Iterable[str],
     timeout: float,
     max_bytes: int = MAX_BYTES,
+    verify: bool = True,
 ) -> list[DiscoveredFeed]:
     """The feeds found from the page at `url` and the candidates that failed, in the order tried.
 
     Raises `DiscoveryError` when the page itself cannot be fetched. A URL without a scheme is
-    taken as https.
+    taken as https. `verify` False accepts any TLS certificate (`fetch.verify_certificates`).
     """
     if "://" not in url:
         url = f"https://{url}"
-    fetcher = _Fetcher(user_agent, frozenset(h.lower() for h in allow_hosts), timeout, max_bytes)
+    fetcher = _Fetcher(user_agent, frozenset(allow_hosts), timeout, max_bytes, verify)
     try:
         page = fetcher.get(url)
     except DiscoveryError as exc:
@@ -201,16 +199,21 @@ def _kind(response: _Response) -> FeedKind:
 
 
 class _Fetcher:
-    """Blocking GETs with the user agent, a timeout, a size cap and the URL guard."""
+    """Blocking GETs through the address guard, with the user agent, a timeout and a size cap."""
 
     def __init__(
-        self, user_agent: str, allow_hosts: frozenset[str], timeout: float, max_bytes: int
+        self,
+        user_agent: str,
+        allow_hosts: frozenset[str],
+        timeout: float,
+        max_bytes: int,
+        verify: bool,
     ) -> None:
         self.user_agent = user_agent
+        self.verify = verify
         self.allow_hosts = allow_hosts
         self.timeout = timeout
         self.max_bytes = max_bytes
-        self.opener = urllib.request.build_opener(_GuardedRedirects(allow_hosts))
 
     def check(self, candidate: _Candidate, seen: set[str]) -> DiscoveredFeed | None:
         """Fetch and parse one candidate; None when its final URL was already checked."""
@@ -235,41 +238,16 @@ class _Fetcher:
         return DiscoveredFeed(url, candidate.title, 0, candidate.kind, candidate.origin, error)
 
     def get(self, url: str) -> _Response:
-        reason = resolved_refusal(url, self.allow_hosts)
-        if reason is not None:
-            raise DiscoveryError(f"refused: {reason}")
-        request = urllib.request.Request(
-            url, headers={"User-Agent": self.user_agent, "Accept": _ACCEPT}
-        )
         try:
-            with self.opener.open(request, timeout=self.timeout) as response:
-                body = response.read(self.max_bytes + 1)
-                final_url = response.geturl()
-                content_type = response.headers.get("Content-Type")
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            raise DiscoveryError(f"HTTP {exc.code} {exc.reason}") from None
-        except urllib.error.URLError as exc:
-            raise DiscoveryError(str(exc.reason)) from None
-        except (OSError, HTTPException) as exc:
-            raise DiscoveryError(str(exc) or type(exc).__name__) from None
-        if len(body) > self.max_bytes:
-            raise DiscoveryError(f"larger than {self.max_bytes} bytes")
-        return _Response(final_url, body, content_type)
-
-
-class _GuardedRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to a URL the guard allows."""
-
-    def __init__(self, allow_hosts: frozenset[str]) -> None:
-        self.allow_hosts = allow_hosts
-
-    def redirect_request(
-        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> urllib.request.Request | None:
-        target = urljoin(req.full_url, newurl)
-        reason = resolved_refusal(target, self.allow_hosts)
-        if reason is not None:
-            fp.close()
-            raise DiscoveryError(f"redirect to {target} refused: {reason}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+            page = guard.fetch(
+                url,
+                user_agent=self.user_agent,
+                allow_hosts=self.allow_hosts,
+                timeout=self.timeout,
+                max_bytes=self.max_bytes,
+                accept=_ACCEPT,
+                verify=self.verify,
+            )
+        except FetchError as exc:
+            raise DiscoveryError(str(exc)) from None
+        return _Response(page.url, page.body, page.content_type)

@@ -97,10 +97,12 @@ def parse_query(query: str) -> Query:
     precheck(query)
     try:
         parsed = parse(query)
+        root = _Builder(query).build(parsed, None)
+        _check_negations(query, root, top=True)
     except ParseError as exc:  # IllegalCharacterError and ParseSyntaxError
         raise describe_parse_error(query, str(exc)) from None
-    root = _Builder(query).build(parsed, None)
-    _check_negations(query, root, top=True)
+    except RecursionError:  # e.g. thousands of NOTs in a row; parentheses are caught earlier
+        raise QueryError(query, "query nested too deeply", None, "simplify it") from None
     return Query(query, root)
 
 

@@ -12,6 +12,9 @@ import re
 
 from crawler.errors import QueryError
 
+MAX_QUERY_LENGTH = 10_000  # characters: parsing stays fast and bounded
+MAX_DEPTH = 100  # parentheses nested inside each other
+
 _OPERATORS = ("AND", "OR", "NOT", "+", "-")
 _UNEXPECTED_RE = re.compile(r"unexpected\s+'(?P<token>.*)' at position (?P<pos>\d+)")
 _ILLEGAL_RE = re.compile(r"Illegal character '(?P<token>.*)' at position (?P<pos>\d+)", re.S)
@@ -19,9 +22,17 @@ _LAST_TOKEN_RE = re.compile(r"(?P<token>[^\s()]+|[()])\s*$")
 
 
 def precheck(query: str) -> None:
-    """Raise :class:`QueryError` for an empty query, an open quote or unbalanced parentheses."""
+    """Raise :class:`QueryError` for an empty query, one longer than `MAX_QUERY_LENGTH` or
+    nested deeper than `MAX_DEPTH`, an open quote or unbalanced parentheses."""
     if not query.strip():
         raise QueryError(query, "empty query", 0, "write the words to look for, e.g. iran drones")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise QueryError(
+            query,
+            f"query too long: {len(query)} characters, at most {MAX_QUERY_LENGTH}",
+            None,
+            "split it into several topics",
+        )
     quote_at: int | None = None
     opened: list[int] = []
     escaped = False
@@ -36,6 +47,13 @@ def precheck(query: str) -> None:
             continue
         elif char == "(":
             opened.append(index)
+            if len(opened) > MAX_DEPTH:
+                raise QueryError(
+                    query,
+                    f"parentheses nested more than {MAX_DEPTH} deep",
+                    index,
+                    "remove the extra parentheses",
+                )
         elif char == ")":
             if not opened:
                 raise QueryError(
