@@ -8,7 +8,6 @@ for the pipelines. It decides nothing about content: extraction, dedup and topic
 
 from __future__ import annotations
 
-import email.utils
 import inspect
 import logging
 import time
@@ -170,12 +169,12 @@ class NewsSpider(scrapy.Spider):
         """Handle a poll answered 429/503 (come back later) or 304 (unchanged); True if so."""
         source: SourceRef = response.meta["source"]
         if response.status in RATE_LIMITED:
-            retry_after = _retry_after(response)
+            retry_after = schedule.retry_after(_header(response, "Retry-After"), datetime.now(UTC))
             self._source_error(source, response.status, f"HTTP {response.status}", retry_after)
             return True
         self._count("sources_polled")
         if response.status == 304:
-            self._finish_poll(source, status=304)
+            self._finish_poll(source, schedule.Poll(status=304))
             return True
         return False
 
@@ -203,16 +202,16 @@ class NewsSpider(scrapy.Spider):
             requests = [r for e in feed.entries if (r := self._entry_request(source_now, e))]
         dates = [entry.published.timestamp() for entry in feed.entries if entry.published]
         etag, last_modified = _validators(response, settled=not requests)
-        self._finish_poll(
-            source,
+        poll = schedule.Poll(
             status=response.status,
-            etag=etag,
-            last_modified=last_modified,
-            name=feed.title,
             new_entries=len(requests),
             cadence=schedule.cadence(dates),
             ttl=feed.ttl,
+            etag=etag,
+            last_modified=last_modified,
+            name=feed.title,
         )
+        self._finish_poll(source, poll)
         return requests
 
     def _entry_request(self, source: SourceRef, entry: FeedEntry) -> scrapy.Request | None:
@@ -265,7 +264,7 @@ class NewsSpider(scrapy.Spider):
             return []
         if urlsplit(response.url).path.endswith("/robots.txt"):
             children = robots_sitemaps(response.body, response.url)
-            self._finish_poll(source, status=response.status)
+            self._finish_poll(source, schedule.Poll(status=response.status))
             return [self._sitemap_request(url, source, level + 1) for url in children]
         try:
             parsed = await self.workers.run(parse_sitemap, response.body)
@@ -295,13 +294,11 @@ class NewsSpider(scrapy.Spider):
                     if request := self._article_request(entry.url, source, entry=item):
                         requests.append(request)
         etag, last_modified = _validators(response, settled=level == 0 and not requests)
-        self._finish_poll(
-            source,
-            status=response.status,
-            etag=etag,
-            last_modified=last_modified,
-            new_entries=sum(1 for r in requests if r.callback == self.parse_article),
+        new = sum(1 for r in requests if r.callback == self.parse_article)
+        poll = schedule.Poll(
+            status=response.status, new_entries=new, etag=etag, last_modified=last_modified
         )
+        self._finish_poll(source, poll)
         return requests
 
     # -- sites -----------------------------------------------------------------------------------
@@ -329,7 +326,7 @@ class NewsSpider(scrapy.Spider):
         if response.meta["depth"] == 0:
             self._count("sources_polled")
             new = sum(1 for r in requests if r.callback == self.parse_article)
-            self._finish_poll(source, status=response.status, new_entries=new)
+            self._finish_poll(source, schedule.Poll(status=response.status, new_entries=new))
         return requests
 
     def _links(self, response: Response) -> Iterator[scrapy.Request]:
@@ -442,7 +439,8 @@ class NewsSpider(scrapy.Spider):
         self, source: SourceRef, status: int | None, reason: str, retry_after: float | None = None
     ) -> None:
         self._count("source_errors")
-        self._finish_poll(source, status=status, error=reason, retry_after=retry_after)
+        poll = schedule.Poll(status=status, error=reason, retry_after=retry_after)
+        self._finish_poll(source, poll)
         log.warning("source failed source=%s error=%s", source.url, reason)
 
     def _poll_not_recorded(self, source: SourceRef, exc: BaseException) -> None:
@@ -455,56 +453,23 @@ class NewsSpider(scrapy.Spider):
 
     # -- the schedule ----------------------------------------------------------------------------
 
-    def _finish_poll(
-        self,
-        source: SourceRef,
-        *,
-        status: int | None,
-        error: str | None = None,
-        retry_after: float | None = None,
-        new_entries: int = 0,
-        cadence: float | None = None,
-        ttl: float | None = None,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        name: str | None = None,
-    ) -> None:
-        """Record a poll and decide the next one (crawler/schedule.py), then tell the daemon."""
+    def _finish_poll(self, source: SourceRef, poll: schedule.Poll) -> None:
+        """Record a poll with the next one that crawler/schedule.py decides; tell the daemon."""
         assert source.id is not None
-        now = time.time()
         row = self.state.source_by_id(source.id)
-        last_new = row.last_new_at or row.first_polled_at
-        gap = cadence
-        if gap is None:
-            gap = schedule.updated_gap(
-                row.entry_gap, now - last_new if last_new else None, new_entries
-            )
-        quiet_for = 0.0 if new_entries else (now - last_new if last_new else None)
-        interval = schedule.next_interval(
-            self._bounds(source),
-            entry_gap=gap,
-            quiet_for=quiet_for,
-            errors=row.error_count + 1 if error else 0,
-            retry_after=retry_after,
-            ttl=ttl if ttl is not None else row.ttl,
+        history = schedule.History(
+            entry_gap=row.entry_gap,
+            last_new_at=row.last_new_at or row.first_polled_at,
+            error_count=row.error_count,
+            ttl=row.ttl,
         )
-        next_poll_at = (
-            now + schedule.jittered(interval, self.config.schedule.jitter).total_seconds()
+        outcome = schedule.plan(
+            poll, history, self._bounds(source), now=time.time(), jitter=self.config.schedule.jitter
         )
-        self.state.record_poll(
-            source.id,
-            status=status,
-            error=error,
-            etag=etag,
-            last_modified=last_modified,
-            name=name,
-            new_entries=new_entries,
-            entry_gap=gap,
-            ttl=ttl,
-            next_poll_at=next_poll_at,
-            now=now,
+        self.state.record_poll(source.id, outcome)
+        self.crawler.signals.send_catch_log(
+            source_polled, source=source, next_poll_at=outcome.next_poll_at
         )
-        self.crawler.signals.send_catch_log(source_polled, source=source, next_poll_at=next_poll_at)
 
     def _bounds(self, source: SourceRef) -> schedule.Bounds:
         every = self._every.get(source.url)
@@ -527,20 +492,6 @@ def _validators(response: Response, *, settled: bool) -> tuple[str | None, str |
     if not settled:
         return None, None
     return _header(response, "ETag"), _header(response, "Last-Modified")
-
-
-def _retry_after(response: Response) -> float | None:
-    """Retry-After in seconds (a number of seconds or an HTTP date), None if absent or bad."""
-    value = (_header(response, "Retry-After") or "").strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _header(response: Response, name: str) -> str | None:

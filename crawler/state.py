@@ -26,6 +26,7 @@ from crawler.errors import StateError
 
 if TYPE_CHECKING:
     from crawler.neardup import NearDuplicateIndex
+    from crawler.schedule import PollOutcome
 
 # Each entry moves the schema one version up; never edit an entry once released.
 MIGRATIONS: tuple[str, ...] = (
@@ -300,24 +301,10 @@ class State:
     def sources(self) -> list[SourceRow]:
         return [SourceRow(*row) for row in self._db.execute("SELECT * FROM sources ORDER BY id")]
 
-    def record_poll(
-        self,
-        source_id: int,
-        *,
-        status: int | None,
-        error: str | None = None,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        name: str | None = None,
-        new_entries: int = 0,
-        entry_gap: float | None = None,
-        ttl: float | None = None,
-        next_poll_at: float | None = None,
-        now: float | None = None,
-    ) -> None:
+    def record_poll(self, source_id: int, outcome: PollOutcome) -> None:
         """A poll of a source ended: keep its validators and schedule, reset or count errors."""
-        now = time.time() if now is None else now
-        if error is None:
+        o = outcome
+        if o.error is None:
             self._db.execute(
                 "UPDATE sources SET last_polled_at = ?, first_polled_at = coalesce("
                 "first_polled_at, ?), last_status = ?, error_count = 0, last_error = NULL, "
@@ -326,17 +313,17 @@ class State:
                 "ELSE last_new_at END, entry_gap = coalesce(?, entry_gap), "
                 "ttl = coalesce(?, ttl), next_poll_at = ? WHERE id = ?",
                 (
-                    now,
-                    now,
-                    status,
-                    etag,
-                    last_modified,
-                    name,
-                    new_entries,
-                    now,
-                    entry_gap,
-                    ttl,
-                    next_poll_at,
+                    o.polled_at,
+                    o.polled_at,
+                    o.status,
+                    o.etag,
+                    o.last_modified,
+                    o.name,
+                    o.new_entries,
+                    o.polled_at,
+                    o.entry_gap,
+                    o.ttl,
+                    o.next_poll_at,
                     source_id,
                 ),
             )
@@ -344,7 +331,7 @@ class State:
             self._db.execute(
                 "UPDATE sources SET last_polled_at = ?, last_status = ?, "
                 "error_count = error_count + 1, last_error = ?, next_poll_at = ? WHERE id = ?",
-                (now, status, error, next_poll_at, source_id),
+                (o.polled_at, o.status, o.error, o.next_poll_at, source_id),
             )
 
     def source_by_id(self, source_id: int) -> SourceRow:

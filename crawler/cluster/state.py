@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from crawler.cluster.keys import Keys
 from crawler.cluster.outbox import SharedOutbox
+from crawler.schedule import PollOutcome
 from crawler.state import Alert, ItemRecord, SourceRow, State
 
 if TYPE_CHECKING:
@@ -146,8 +147,8 @@ class ClusterState(SharedOutbox, State):
             self.replace_source(local)
         return local
 
-    def record_poll(self, source_id: int, **kwargs: Any) -> None:
-        super().record_poll(source_id, **kwargs)
+    def record_poll(self, source_id: int, outcome: PollOutcome) -> None:
+        super().record_poll(source_id, outcome)
         row = super().source_by_id(source_id)
         self.redis.set(self.key("source", source_id), json.dumps(asdict(row)))
 
