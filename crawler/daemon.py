@@ -296,6 +296,7 @@ class Daemon:
         self.sources = self._sources(config)
         assert self.crawler is not None
         self.crawler.signals.send_catch_log(settings_reloaded, config=config)
+        self.crawler.signals.send_catch_log(housekeeping)  # a shorter `keep` applies at once
         self.sender.reload(config)
         self._sync_jobs()
         log.info("settings reloaded sources=%d topics=%d", len(self.sources), len(config.topics))
