@@ -69,6 +69,8 @@ def _poll_callback(
     return guarded
 
 
+# Feed entries looked up in the state database at a time.
+ENTRY_BATCH = 500
 # Sitemap indexes nest: robots.txt -> index -> index -> urlset at most.
 MAX_SITEMAP_LEVELS = 3
 
@@ -198,10 +200,9 @@ class NewsSpider(scrapy.Spider):
                 len(feed.entries),
             )
         source_now = SourceRef(source.kind, source.url, source.name or feed.title, source.id)
-        with self.state.transaction():  # one commit for the whole feed, not one per entry
-            requests = [r for e in feed.entries if (r := self._entry_request(source_now, e))]
+        requests, capped = self._entry_requests(source_now, feed.entries)
         dates = [entry.published.timestamp() for entry in feed.entries if entry.published]
-        etag, last_modified = _validators(response, settled=not requests)
+        etag, last_modified = _validators(response, settled=not requests and not capped)
         poll = schedule.Poll(
             status=response.status,
             new_entries=len(requests),
@@ -214,10 +215,38 @@ class NewsSpider(scrapy.Spider):
         self._finish_poll(source, poll)
         return requests
 
-    def _entry_request(self, source: SourceRef, entry: FeedEntry) -> scrapy.Request | None:
+    def _entry_requests(
+        self, source: SourceRef, entries: list[FeedEntry]
+    ) -> tuple[list[scrapy.Request], bool]:
+        """The article requests for a feed's new entries, at most `fetch.max_entries` of them,
+        and whether the poll stopped there (capped): the entries after the last one taken are
+        left as they are, unseen, for the next polls. Entries are looked up a batch at a time,
+        one commit per batch."""
+        assert source.id is not None
+        limit = self.config.fetch.max_entries
+        requests: list[scrapy.Request] = []
+        for start in range(0, len(entries), ENTRY_BATCH):
+            batch = entries[start : start + ENTRY_BATCH]
+            with self.state.transaction():
+                seen = self.state.seen_entry_keys(source.id, [e.key for e in batch])
+                for entry in batch:
+                    if len(requests) >= limit and entry.key not in seen:
+                        log.info(
+                            "feed capped source=%s max_entries=%d; the rest at the next poll",
+                            source.url,
+                            limit,
+                        )
+                        return requests, True
+                    if request := self._entry_request(source, entry, seen=entry.key in seen):
+                        requests.append(request)
+        return requests, False
+
+    def _entry_request(
+        self, source: SourceRef, entry: FeedEntry, *, seen: bool
+    ) -> scrapy.Request | None:
         assert source.id is not None
         self._count("entries_seen")
-        if self.state.entry_seen(source.id, entry.key):
+        if seen:
             return None
         self._count("entries_new")
         if not entry.link:
@@ -487,8 +516,9 @@ class SitePass:
 
 def _validators(response: Response, *, settled: bool) -> tuple[str | None, str | None]:
     """The ETag and Last-Modified to keep from a poll, only once every entry it listed is
-    settled. A poll that found new entries is answered in full next time, not 304, so an entry
-    whose page failed, or that a crash or a full disk cut short, is taken up again."""
+    settled. A poll that found new entries, or stopped at `fetch.max_entries`, is answered in
+    full next time, not 304, so an entry whose page failed, that a crash or a full disk cut
+    short, or that the cap left for later, is taken up again."""
     if not settled:
         return None, None
     return _header(response, "ETag"), _header(response, "Last-Modified")

@@ -368,6 +368,15 @@ class State:
         ).fetchone()
         return row is not None
 
+    def seen_entry_keys(self, source_id: int, keys: list[str]) -> set[str]:
+        """Which of `keys` (a batch of a feed's entries, up to a few hundred) were seen."""
+        marks = ",".join("?" * len(keys))
+        rows = self._db.execute(
+            f"SELECT entry_key FROM seen_entries WHERE source_id = ? AND entry_key IN ({marks})",
+            (source_id, *keys),
+        )
+        return {row[0] for row in rows}
+
     def mark_entries(self, source_id: int, keys: Iterable[str], now: float | None = None) -> None:
         now = time.time() if now is None else now
         self._db.executemany(

@@ -165,6 +165,12 @@ class ClusterState(SharedOutbox, State):
     def entry_seen(self, source_id: int, key: str) -> bool:
         return bool(self.redis.sismember(self.key("entries", source_id), key))
 
+    def seen_entry_keys(self, source_id: int, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        flags = self.redis.smismember(self.key("entries", source_id), keys)
+        return {key for key, seen in zip(keys, flags, strict=True) if seen}
+
     def mark_entries(self, source_id: int, keys: Iterable[str], now: float | None = None) -> None:
         keys = list(keys)
         if keys:
