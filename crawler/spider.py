@@ -35,7 +35,7 @@ from crawler.items import Page
 from crawler.middlewares import RefusedRequest, error_text
 from crawler.signals import settings_reloaded, source_polled
 from crawler.sources import SourceRef
-from crawler.sources.feeds import FeedEntry, FeedError, parse_feed
+from crawler.sources.feeds import FeedEntry, FeedError, entry_digest, new_entries
 from crawler.sources.sitemaps import SitemapError, parse_sitemap, robots_sitemaps
 from crawler.state import State
 from crawler.workers import Workers, shared_workers
@@ -185,28 +185,45 @@ class NewsSpider(scrapy.Spider):
         source: SourceRef = response.meta["source"]
         if self._answered_without_content(response):
             return []
+        assert source.id is not None
+        # The worker hands back only entries not seen before, at most fetch.max_entries.
+        seen = frozenset(entry_digest(key) for key in self.state.entry_keys(source.id))
         try:
-            feed = await self.workers.run(
-                parse_feed, response.body, response.url, _header(response, "Content-Type")
+            found = await self.workers.run(
+                new_entries,
+                response.body,
+                response.url,
+                _header(response, "Content-Type"),
+                seen,
+                self.config.fetch.max_entries,
             )
         except FeedError as exc:
             self._source_error(source, response.status, str(exc))
             return []
+        feed = found.feed
         if feed.problem:
             log.warning(
                 "feed malformed source=%s problem=%s (using %d entries)",
                 source.url,
                 feed.problem,
-                len(feed.entries),
+                found.seen + len(feed.entries) + found.left_out,
             )
+        self._count("entries_seen", found.seen)
         source_now = SourceRef(source.kind, source.url, source.name or feed.title, source.id)
-        requests, capped = self._entry_requests(source_now, feed.entries)
-        dates = [entry.published.timestamp() for entry in feed.entries if entry.published]
-        etag, last_modified = _validators(response, settled=not requests and not capped)
+        requests = self._entry_requests(source_now, feed.entries)
+        if found.left_out:  # past fetch.max_entries: the next polls take them up
+            log.info(
+                "feed capped source=%s max_entries=%d; %d entries left for the next polls",
+                source.url,
+                self.config.fetch.max_entries,
+                found.left_out,
+            )
+        settled = not requests and not found.left_out
+        etag, last_modified = _validators(response, settled=settled)
         poll = schedule.Poll(
             status=response.status,
             new_entries=len(requests),
-            cadence=schedule.cadence(dates),
+            cadence=schedule.cadence(found.dates),
             ttl=feed.ttl,
             etag=etag,
             last_modified=last_modified,
@@ -215,31 +232,19 @@ class NewsSpider(scrapy.Spider):
         self._finish_poll(source, poll)
         return requests
 
-    def _entry_requests(
-        self, source: SourceRef, entries: list[FeedEntry]
-    ) -> tuple[list[scrapy.Request], bool]:
-        """The article requests for a feed's new entries, at most `fetch.max_entries` of them,
-        and whether the poll stopped there (capped): the entries after the last one taken are
-        left as they are, unseen, for the next polls. Entries are looked up a batch at a time,
-        one commit per batch."""
+    def _entry_requests(self, source: SourceRef, entries: list[FeedEntry]) -> list[scrapy.Request]:
+        """The article requests for a feed's new entries, looked up a batch at a time, one
+        commit per batch."""
         assert source.id is not None
-        limit = self.config.fetch.max_entries
         requests: list[scrapy.Request] = []
         for start in range(0, len(entries), ENTRY_BATCH):
             batch = entries[start : start + ENTRY_BATCH]
             with self.state.transaction():
                 seen = self.state.seen_entry_keys(source.id, [e.key for e in batch])
                 for entry in batch:
-                    if len(requests) >= limit and entry.key not in seen:
-                        log.info(
-                            "feed capped source=%s max_entries=%d; the rest at the next poll",
-                            source.url,
-                            limit,
-                        )
-                        return requests, True
                     if request := self._entry_request(source, entry, seen=entry.key in seen):
                         requests.append(request)
-        return requests, False
+        return requests
 
     def _entry_request(
         self, source: SourceRef, entry: FeedEntry, *, seen: bool

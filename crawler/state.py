@@ -368,6 +368,13 @@ class State:
         ).fetchone()
         return row is not None
 
+    def entry_keys(self, source_id: int) -> list[str]:
+        """The keys of every entry of a source seen so far."""
+        rows = self._db.execute(
+            "SELECT entry_key FROM seen_entries WHERE source_id = ?", (source_id,)
+        )
+        return [row[0] for row in rows]
+
     def seen_entry_keys(self, source_id: int, keys: list[str]) -> set[str]:
         """Which of `keys` (a batch of a feed's entries, up to a few hundred) were seen."""
         marks = ",".join("?" * len(keys))

@@ -12,7 +12,33 @@ from support.pages import ago, article_page, rss
 from support.runner import base_settings, run_crawler
 
 ENTRIES, CAP = 25, 10
-WORDS = ["harbour", "freighter", "customs", "quay", "manifest", "cargo", "insurer", "broker", "charter", "route", "port", "ferry", "storm", "grain", "tanker", "pilot", "crane", "berth", "convoy", "patrol", "tariff", "permit", "ledger", "dock", "anchor"]
+WORDS = [
+    "harbour",
+    "freighter",
+    "customs",
+    "quay",
+    "manifest",
+    "cargo",
+    "insurer",
+    "broker",
+    "charter",
+    "route",
+    "port",
+    "ferry",
+    "storm",
+    "grain",
+    "tanker",
+    "pilot",
+    "crane",
+    "berth",
+    "convoy",
+    "patrol",
+    "tariff",
+    "permit",
+    "ledger",
+    "dock",
+    "anchor",
+]
 
 
 def story(i: int) -> list[str]:

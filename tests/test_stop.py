@@ -58,7 +58,7 @@ def test_sigterm_during_a_long_parse_exits_within_the_timeout(
     settings = tmp_path / "crawler.toml"
     settings.write_text(
         base_settings(tmp_path, site)
-        + 'max_page_size = "20MB"\ntimeout = "60s"\n'
+        + f'max_page_size = "20MB"\ntimeout = "60s"\nmax_entries = {PADDING + 3}\n'
         + '[schedule]\nmin_every = "1s"\nmax_every = "5s"\njitter = 0\nstop_timeout = "1s"\n'
         + f'[[feeds]]\nurl = "{site.url("/feed.xml")}"\nevery = "1s"\n'
     )

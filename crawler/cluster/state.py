@@ -165,11 +165,16 @@ class ClusterState(SharedOutbox, State):
     def entry_seen(self, source_id: int, key: str) -> bool:
         return bool(self.redis.sismember(self.key("entries", source_id), key))
 
+    def entry_keys(self, source_id: int) -> list[str]:
+        return [key.decode() for key in self.redis.smembers(self.key("entries", source_id))]
+
     def seen_entry_keys(self, source_id: int, keys: list[str]) -> set[str]:
         if not keys:
             return set()
-        flags = self.redis.smismember(self.key("entries", source_id), keys)
-        return {key for key, seen in zip(keys, flags, strict=True) if seen}
+        pipe = self.redis.pipeline(transaction=False)  # one round trip (SMISMEMBER needs 6.2)
+        for key in keys:
+            pipe.sismember(self.key("entries", source_id), key)
+        return {key for key, seen in zip(keys, pipe.execute(), strict=True) if seen}
 
     def mark_entries(self, source_id: int, keys: Iterable[str], now: float | None = None) -> None:
         keys = list(keys)

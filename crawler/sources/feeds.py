@@ -54,6 +54,39 @@ class Feed:
     ttl: float | None = None  # seconds the feed may be cached (<ttl>, sy:updatePeriod)
 
 
+@dataclass(frozen=True, slots=True)
+class NewEntries:
+    """What one poll takes from a feed (`new_entries`): the feed with only its entries not seen
+    before, at most `limit` of them, so a 50,000-entry feed does not travel from the worker
+    process whole."""
+
+    feed: Feed
+    seen: int  # entries left out as seen
+    left_out: int  # entries not seen but left out past the limit: for the next polls
+    dates: list[float]  # publication dates of every entry, Unix seconds (the feed's rhythm)
+
+
+def entry_digest(key: str) -> bytes:
+    """A short, fixed-size stand-in for an entry key, to tell a worker which entries were seen."""
+    return hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=8).digest()
+
+
+def new_entries(
+    body: bytes, url: str, content_type: str | None, seen: frozenset[bytes], limit: int
+) -> NewEntries:
+    """Parse a feed and keep the first `limit` entries whose `entry_digest` is not in `seen`."""
+    feed = parse_feed(body, url, content_type)
+    dates = [entry.published.timestamp() for entry in feed.entries if entry.published]
+    fresh = [entry for entry in feed.entries if entry_digest(entry.key) not in seen]
+    kept = fresh[:limit]
+    return NewEntries(
+        feed=Feed(feed.title, feed.link, kept, feed.problem, feed.ttl),
+        seen=len(feed.entries) - len(fresh),
+        left_out=len(fresh) - len(kept),
+        dates=dates,
+    )
+
+
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Feed:
     """Parse one feed document fetched from `url`."""
     if not body.strip():
