@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from crawler import __version__, logs
 from crawler.errors import CrawlerError, SettingsError
+from crawler.printable import escaped, escaped_json
 
 if TYPE_CHECKING:
     from crawler.config import FeedSource, Settings, Source
@@ -417,10 +418,8 @@ def _queue_ls(args: argparse.Namespace) -> int:
             topics = ",".join(t["name"] for t in item.get("topics", []))
             source = (item.get("source") or {}).get("name") or ""
             title = " ".join((item.get("title") or "(no title)").split())
-            print(
-                f"{queued.id}  {box}  {item.get('fetched_at', '')[:19]}  {source}  {title}"
-                + (f"  [{topics}]" if topics else "")
-            )
+            line = f"{queued.id}  {box}  {item.get('fetched_at', '')[:19]}  {source}  {title}"
+            print(escaped(line + (f"  [{topics}]" if topics else "")))
             count += 1
     print(f"{count} item(s)", file=sys.stderr)
     return EXIT_OK
@@ -439,7 +438,7 @@ def _queue_show(args: argparse.Namespace) -> int:
         item["also_reported"] = [
             {"url": url, "source": source} for url, source in state.also_reported(args.id)
         ]
-    print(json.dumps(item, ensure_ascii=False, indent=2))
+    print(escaped_json(json.dumps(item, ensure_ascii=False, indent=2)))
     return EXIT_OK
 
 
@@ -448,7 +447,7 @@ def _queue_take(args: argparse.Namespace) -> int:
     if queued is None:
         print("crawler: the queue is empty", file=sys.stderr)
         return EXIT_ERROR
-    print(json.dumps(queued.read(), ensure_ascii=False, indent=2))
+    print(escaped_json(json.dumps(queued.read(), ensure_ascii=False, indent=2)))
     print(f"moved to {queued.path}", file=sys.stderr)
     return EXIT_OK
 

@@ -195,6 +195,8 @@ class FetchSettings(_Section):
     obey_robots: bool = True
     verify_certificates: bool = True  # off only for sites with self-signed certificates
     workers: int = Field(default=0, ge=0, le=64)  # extraction processes; 0 = automatic
+    # new entries one poll of a feed takes up at most; the rest wait for the next polls
+    max_entries: int = Field(default=2000, ge=1, le=1_000_000)
 
     @field_validator("allow_hosts")
     @classmethod

@@ -7,8 +7,10 @@ poll ends, the spider records it and decides the next poll (crawler/schedule.py)
 a restart: the next poll time is data in the state database.
 
 SIGTERM / SIGINT stop scheduling, let in-flight work finish within `schedule.stop_timeout` and
-exit 0. SIGHUP re-reads the settings: added sources and topics start, removed ones stop; a bad
-file is logged in one line and the old settings stay in force.
+exit 0; worker processes still busy at the timeout are terminated, and what they were doing is
+done again after the restart (it was never recorded). SIGHUP re-reads the settings: added
+sources and topics start, removed ones stop; a bad file is logged in one line and the old
+settings stay in force.
 """
 
 from __future__ import annotations
@@ -296,6 +298,7 @@ class Daemon:
         self.sources = self._sources(config)
         assert self.crawler is not None
         self.crawler.signals.send_catch_log(settings_reloaded, config=config)
+        self.crawler.signals.send_catch_log(housekeeping)  # a shorter `keep` applies at once
         self.sender.reload(config)
         self._sync_jobs()
         log.info("settings reloaded sources=%d topics=%d", len(self.sources), len(config.topics))
@@ -303,12 +306,17 @@ class Daemon:
     async def _shutdown(self, crawling: asyncio.Future[Any]) -> None:
         self.scheduler.shutdown(wait=False)
         bound = self.config.schedule.stop_timeout.total_seconds()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + bound  # one bound for the whole stop
         assert self.crawler is not None
         try:
             await asyncio.wait_for(asyncio.shield(self.crawler.stop_async()), bound)
-            await asyncio.wait_for(crawling, bound)
+            await asyncio.wait_for(crawling, max(deadline - loop.time(), 0.0))
         except TimeoutError:
+            # A feed still parsing or a page still extracting is cut short: its poll or page was
+            # not recorded, so it is done again after the restart.
             log.warning("stop timeout (%ss) reached: in-flight work abandoned", bound)
+            self.spider.workers.terminate()
         if self.leases is not None:
             self.leases.stop()
         try:

@@ -6,7 +6,9 @@ recorded in the state database so the page is not fetched again.
 
 An accepted page becomes an item (schema 1, one JSON file in the queue folder): `article_record`
 is the item without its id and topics (also what the archive keeps), `make_item` completes it.
-The schema only grows: a field is never renamed or repurposed.
+The schema only grows: a field is never renamed or repurposed. Every text field of an item is
+valid and printable: the page's title, author, text and the rest pass through
+`crawler.printable` here (the feed's fields did in the feed adapter).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import DropItem
 
 from crawler.extract import Article
+from crawler.printable import printable
 from crawler.sources import SourceRef
 from crawler.sources.feeds import FeedEntry
 from crawler.topics import Document, TopicMatch
@@ -91,19 +94,24 @@ def article_record(page: Page) -> dict[str, Any]:
     return {
         "schema": SCHEMA_VERSION,
         "id": None,
-        "url": page.url,
-        "canonical_url": article.canonical_url,
-        "title": article.title or (entry.title if entry else None),
-        "author": article.author or (entry.author if entry else None),
+        "url": printable(page.url),
+        "canonical_url": _line(article.canonical_url),
+        "title": _line(article.title or (entry.title if entry else None)),
+        "author": _line(article.author or (entry.author if entry else None)),
         "published": published.isoformat() if published else None,
         "fetched_at": page.fetched_at.isoformat(),
-        "language": article.language,
-        "text": article.text,
-        "summary": entry.summary if entry else None,
-        "source": {**page.source.as_json(), "site": article.sitename},
+        "language": _line(article.language),
+        "text": printable(article.text, multiline=True),
+        "summary": _line(entry.summary if entry else None),
+        "source": {**page.source.as_json(), "site": _line(article.sitename)},
         "topics": [],
         "content_hash": page.content_hash,
     }
+
+
+def _line(value: str | None) -> str | None:
+    """A one-line field of the page, valid and printable (see crawler/printable.py)."""
+    return printable(value) if value else value
 
 
 def make_item(record: dict[str, Any], item_id: str, matches: list[TopicMatch]) -> dict[str, Any]:

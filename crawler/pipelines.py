@@ -123,14 +123,24 @@ class DedupPipeline:
     def from_crawler(cls, crawler: Crawler) -> Self:
         pipeline = cls(crawler)
         crawler.signals.connect(pipeline.expire, signal=housekeeping)
+        crawler.signals.connect(pipeline.reloaded, signal=settings_reloaded)
         return pipeline
 
     def open_spider(self) -> None:
+        self.load_index(self.settings)
+
+    def reloaded(self, config: Settings) -> None:
+        """A changed `dedup.near_threshold` rebuilds the index with it (`dedup.keep` is read
+        where it is used: the next housekeeping expires by the new one)."""
+        if config.dedup.near_threshold != self.index.threshold:
+            self.load_index(config.dedup)
+
+    def load_index(self, settings: DedupSettings) -> None:
         """Rebuild the near-duplicate index from the signatures kept in the state database."""
         state = _state(self.crawler)
-        self.index = state.near_duplicate_index(self.settings.near_threshold)
-        state.forget_seen(time.time() - self.settings.keep.total_seconds())
-        state.purge_signatures(time.time() - self.settings.keep.total_seconds())
+        self.index = state.near_duplicate_index(settings.near_threshold)
+        state.forget_seen(time.time() - settings.keep.total_seconds())
+        state.purge_signatures(time.time() - settings.keep.total_seconds())
         for key, data in state.signatures():
             self.index.add(key, Signature.from_bytes(data))
         log.debug("near-duplicate index loaded signatures=%d", len(self.index))

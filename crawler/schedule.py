@@ -11,15 +11,24 @@ decided here after every poll:
 - errors back off exponentially from the base interval up to `max_every`, and a source that keeps
   failing stays scheduled at `max_every`: it is never dropped;
 - 429 and 503 answers wait at least their Retry-After, capped at `max_every`.
+
+`plan` is the whole decision: the spider hands it what a poll found (`Poll`) and what the state
+database knew of the source (`History`) and records the `PollOutcome` it returns
+(`State.record_poll`). Nothing here does I/O or reads the clock, so every case is a table row
+(tests/test_schedule.py)::
+
+    outcome = plan(Poll(status=200, new_entries=3), History(), bounds, now=time.time(), jitter=0.1)
+    state.record_poll(source_id, outcome)
 """
 
 from __future__ import annotations
 
+import email.utils
 import itertools
 import random
 import statistics
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 # Weight of the newest observation in the average gap between new entries.
 GAP_WEIGHT = 0.3
@@ -30,6 +39,99 @@ class Bounds:
     every: timedelta  # the source's own interval, the starting point
     min_every: timedelta
     max_every: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """What one poll of a source found."""
+
+    status: int | None  # the HTTP status, None if there was no answer
+    error: str | None = None  # why the poll failed; None for a poll that worked
+    retry_after: float | None = None  # seconds a 429/503 asked us to wait
+    new_entries: int = 0  # entries (or pages) not seen before
+    cadence: float | None = None  # the feed's own rhythm from its entries' dates (`cadence`)
+    ttl: float | None = None  # seconds the feed says it may be cached
+    etag: str | None = None  # validators to keep (None: keep none from this poll)
+    last_modified: str | None = None
+    name: str | None = None  # the source's own title
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the state database knew of a source before this poll."""
+
+    entry_gap: float | None = None  # average seconds between new entries
+    last_new_at: float | None = None  # the last poll with new entries, else the first poll
+    error_count: int = 0  # consecutive failed polls before this one
+    ttl: float | None = None  # the ttl a past poll found
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """One poll as the state database records it: what it found and when the next one is."""
+
+    status: int | None
+    polled_at: float  # Unix seconds
+    next_poll_at: float
+    error: str | None = None
+    new_entries: int = 0
+    entry_gap: float | None = None  # the average gap after this poll
+    ttl: float | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    name: str | None = None
+
+
+def plan(
+    poll: Poll,
+    history: History,
+    bounds: Bounds,
+    *,
+    now: float,
+    jitter: float,
+    rng: random.Random | None = None,
+) -> PollOutcome:
+    """The poll to record, with the time of the next one (`now` plus a jittered interval)."""
+    last_new = history.last_new_at
+    gap = poll.cadence
+    if gap is None:
+        gap = updated_gap(history.entry_gap, now - last_new if last_new else None, poll.new_entries)
+    quiet_for = 0.0 if poll.new_entries else (now - last_new if last_new else None)
+    interval = next_interval(
+        bounds,
+        entry_gap=gap,
+        quiet_for=quiet_for,
+        errors=history.error_count + 1 if poll.error else 0,
+        retry_after=poll.retry_after,
+        ttl=poll.ttl if poll.ttl is not None else history.ttl,
+    )
+    return PollOutcome(
+        status=poll.status,
+        polled_at=now,
+        next_poll_at=now + jittered(interval, jitter, rng).total_seconds(),
+        error=poll.error,
+        new_entries=poll.new_entries,
+        entry_gap=gap,
+        ttl=poll.ttl,
+        etag=poll.etag,
+        last_modified=poll.last_modified,
+        name=poll.name,
+    )
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """A Retry-After header in seconds from `now` (it is a number of seconds or an HTTP date);
+    None if absent or unreadable, 0 for a date already past."""
+    value = (value or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def next_interval(

@@ -8,11 +8,10 @@ for the pipelines. It decides nothing about content: extraction, dedup and topic
 
 from __future__ import annotations
 
-import email.utils
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import wraps
@@ -36,7 +35,7 @@ from crawler.items import Page
 from crawler.middlewares import RefusedRequest, error_text
 from crawler.signals import settings_reloaded, source_polled
 from crawler.sources import SourceRef
-from crawler.sources.feeds import FeedEntry, FeedError, parse_feed
+from crawler.sources.feeds import FeedEntry, FeedError, entry_digest, new_entries
 from crawler.sources.sitemaps import SitemapError, parse_sitemap, robots_sitemaps
 from crawler.state import State
 from crawler.workers import Workers, shared_workers
@@ -70,6 +69,8 @@ def _poll_callback(
     return guarded
 
 
+# Feed entries looked up in the state database at a time.
+ENTRY_BATCH = 500
 # Sitemap indexes nest: robots.txt -> index -> index -> urlset at most.
 MAX_SITEMAP_LEVELS = 3
 
@@ -170,12 +171,12 @@ class NewsSpider(scrapy.Spider):
         """Handle a poll answered 429/503 (come back later) or 304 (unchanged); True if so."""
         source: SourceRef = response.meta["source"]
         if response.status in RATE_LIMITED:
-            retry_after = _retry_after(response)
+            retry_after = schedule.retry_after(_header(response, "Retry-After"), datetime.now(UTC))
             self._source_error(source, response.status, f"HTTP {response.status}", retry_after)
             return True
         self._count("sources_polled")
         if response.status == 304:
-            self._finish_poll(source, status=304)
+            self._finish_poll(source, schedule.Poll(status=304))
             return True
         return False
 
@@ -184,42 +185,74 @@ class NewsSpider(scrapy.Spider):
         source: SourceRef = response.meta["source"]
         if self._answered_without_content(response):
             return []
+        assert source.id is not None
+        # The worker hands back only entries not seen before, at most fetch.max_entries.
+        seen = frozenset(entry_digest(key) for key in self.state.entry_keys(source.id))
         try:
-            feed = await self.workers.run(
-                parse_feed, response.body, response.url, _header(response, "Content-Type")
+            found = await self.workers.run(
+                new_entries,
+                response.body,
+                response.url,
+                _header(response, "Content-Type"),
+                seen,
+                self.config.fetch.max_entries,
             )
         except FeedError as exc:
             self._source_error(source, response.status, str(exc))
             return []
+        feed = found.feed
         if feed.problem:
             log.warning(
                 "feed malformed source=%s problem=%s (using %d entries)",
                 source.url,
                 feed.problem,
-                len(feed.entries),
+                found.seen + len(feed.entries) + found.left_out,
             )
+        self._count("entries_seen", found.seen)
         source_now = SourceRef(source.kind, source.url, source.name or feed.title, source.id)
-        with self.state.transaction():  # one commit for the whole feed, not one per entry
-            requests = [r for e in feed.entries if (r := self._entry_request(source_now, e))]
-            self._listing(source, "", [e.key for e in feed.entries], [e.link for e in feed.entries])
-        dates = [entry.published.timestamp() for entry in feed.entries if entry.published]
-        etag, last_modified = _validators(response, settled=not requests)
-        self._finish_poll(
-            source,
+        requests = self._entry_requests(source_now, feed.entries)
+        self._listing(source, "", found.listed)
+        if found.left_out:  # past fetch.max_entries: the next polls take them up
+            log.info(
+                "feed capped source=%s max_entries=%d; %d entries left for the next polls",
+                source.url,
+                self.config.fetch.max_entries,
+                found.left_out,
+            )
+        settled = not requests and not found.left_out
+        etag, last_modified = _validators(response, settled=settled)
+        poll = schedule.Poll(
             status=response.status,
+            new_entries=len(requests),
+            cadence=schedule.cadence(found.dates),
+            ttl=feed.ttl,
             etag=etag,
             last_modified=last_modified,
             name=feed.title,
-            new_entries=len(requests),
-            cadence=schedule.cadence(dates),
-            ttl=feed.ttl,
         )
+        self._finish_poll(source, poll)
         return requests
 
-    def _entry_request(self, source: SourceRef, entry: FeedEntry) -> scrapy.Request | None:
+    def _entry_requests(self, source: SourceRef, entries: list[FeedEntry]) -> list[scrapy.Request]:
+        """The article requests for a feed's new entries, looked up a batch at a time, one
+        commit per batch."""
+        assert source.id is not None
+        requests: list[scrapy.Request] = []
+        for start in range(0, len(entries), ENTRY_BATCH):
+            batch = entries[start : start + ENTRY_BATCH]
+            with self.state.transaction():
+                seen = self.state.seen_entry_keys(source.id, [e.key for e in batch])
+                for entry in batch:
+                    if request := self._entry_request(source, entry, seen=entry.key in seen):
+                        requests.append(request)
+        return requests
+
+    def _entry_request(
+        self, source: SourceRef, entry: FeedEntry, *, seen: bool
+    ) -> scrapy.Request | None:
         assert source.id is not None
         self._count("entries_seen")
-        if self.state.entry_seen(source.id, entry.key):
+        if seen:
             return None
         self._count("entries_new")
         if not entry.link:
@@ -233,14 +266,11 @@ class NewsSpider(scrapy.Spider):
             return None
         return self._article_request(entry.link, source, entry=entry)
 
-    def _listing(
-        self, source: SourceRef, part: str, keys: Sequence[str], links: Sequence[str | None]
-    ) -> None:
-        """Remember what this part of the source lists now: a seen URL or entry still listed is
-        never forgotten (`State.forget_seen`)."""
+    def _listing(self, source: SourceRef, part: str, digests: Iterable[bytes]) -> None:
+        """Remember what this part of the source lists now (`entry_digest`s of entry keys and
+        normalised URLs): a seen URL or entry still listed is never forgotten."""
         if source.id is not None:
-            urls = [normalize_url(link) for link in links if link]
-            self.state.record_listing(source.id, part, [*keys, *urls])
+            self.state.record_listing(source.id, part, digests)
 
     def _too_old(self, published: datetime) -> bool:
         return datetime.now(UTC) - published > self.config.fetch.max_age
@@ -275,7 +305,7 @@ class NewsSpider(scrapy.Spider):
             return []
         if urlsplit(response.url).path.endswith("/robots.txt"):
             children = robots_sitemaps(response.body, response.url)
-            self._finish_poll(source, status=response.status)
+            self._finish_poll(source, schedule.Poll(status=response.status))
             return [self._sitemap_request(url, source, level + 1) for url in children]
         try:
             parsed = await self.workers.run(parse_sitemap, response.body)
@@ -306,15 +336,14 @@ class NewsSpider(scrapy.Spider):
                         requests.append(request)
             if parsed.kind != "sitemapindex":
                 urls = [entry.url for entry in parsed.entries]
-                self._listing(source, response.url if level else "", urls, urls)
+                listed = {entry_digest(u) for url in urls for u in (url, normalize_url(url))}
+                self._listing(source, response.url if level else "", listed)
         etag, last_modified = _validators(response, settled=level == 0 and not requests)
-        self._finish_poll(
-            source,
-            status=response.status,
-            etag=etag,
-            last_modified=last_modified,
-            new_entries=sum(1 for r in requests if r.callback == self.parse_article),
+        new = sum(1 for r in requests if r.callback == self.parse_article)
+        poll = schedule.Poll(
+            status=response.status, new_entries=new, etag=etag, last_modified=last_modified
         )
+        self._finish_poll(source, poll)
         return requests
 
     # -- sites -----------------------------------------------------------------------------------
@@ -340,11 +369,11 @@ class NewsSpider(scrapy.Spider):
         source: SourceRef = response.meta["source"]
         requests = list(self._links(response))
         linked = [r.url for r in requests if r.callback == self.parse_article]
-        self._listing(source, response.url, [], linked)
+        self._listing(source, response.url, {entry_digest(normalize_url(u)) for u in linked})
         if response.meta["depth"] == 0:
             self._count("sources_polled")
             new = sum(1 for r in requests if r.callback == self.parse_article)
-            self._finish_poll(source, status=response.status, new_entries=new)
+            self._finish_poll(source, schedule.Poll(status=response.status, new_entries=new))
         return requests
 
     def _links(self, response: Response) -> Iterator[scrapy.Request]:
@@ -457,7 +486,8 @@ class NewsSpider(scrapy.Spider):
         self, source: SourceRef, status: int | None, reason: str, retry_after: float | None = None
     ) -> None:
         self._count("source_errors")
-        self._finish_poll(source, status=status, error=reason, retry_after=retry_after)
+        poll = schedule.Poll(status=status, error=reason, retry_after=retry_after)
+        self._finish_poll(source, poll)
         log.warning("source failed source=%s error=%s", source.url, reason)
 
     def _poll_not_recorded(self, source: SourceRef, exc: BaseException) -> None:
@@ -470,56 +500,23 @@ class NewsSpider(scrapy.Spider):
 
     # -- the schedule ----------------------------------------------------------------------------
 
-    def _finish_poll(
-        self,
-        source: SourceRef,
-        *,
-        status: int | None,
-        error: str | None = None,
-        retry_after: float | None = None,
-        new_entries: int = 0,
-        cadence: float | None = None,
-        ttl: float | None = None,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        name: str | None = None,
-    ) -> None:
-        """Record a poll and decide the next one (crawler/schedule.py), then tell the daemon."""
+    def _finish_poll(self, source: SourceRef, poll: schedule.Poll) -> None:
+        """Record a poll with the next one that crawler/schedule.py decides; tell the daemon."""
         assert source.id is not None
-        now = time.time()
         row = self.state.source_by_id(source.id)
-        last_new = row.last_new_at or row.first_polled_at
-        gap = cadence
-        if gap is None:
-            gap = schedule.updated_gap(
-                row.entry_gap, now - last_new if last_new else None, new_entries
-            )
-        quiet_for = 0.0 if new_entries else (now - last_new if last_new else None)
-        interval = schedule.next_interval(
-            self._bounds(source),
-            entry_gap=gap,
-            quiet_for=quiet_for,
-            errors=row.error_count + 1 if error else 0,
-            retry_after=retry_after,
-            ttl=ttl if ttl is not None else row.ttl,
+        history = schedule.History(
+            entry_gap=row.entry_gap,
+            last_new_at=row.last_new_at or row.first_polled_at,
+            error_count=row.error_count,
+            ttl=row.ttl,
         )
-        next_poll_at = (
-            now + schedule.jittered(interval, self.config.schedule.jitter).total_seconds()
+        outcome = schedule.plan(
+            poll, history, self._bounds(source), now=time.time(), jitter=self.config.schedule.jitter
         )
-        self.state.record_poll(
-            source.id,
-            status=status,
-            error=error,
-            etag=etag,
-            last_modified=last_modified,
-            name=name,
-            new_entries=new_entries,
-            entry_gap=gap,
-            ttl=ttl,
-            next_poll_at=next_poll_at,
-            now=now,
+        self.state.record_poll(source.id, outcome)
+        self.crawler.signals.send_catch_log(
+            source_polled, source=source, next_poll_at=outcome.next_poll_at
         )
-        self.crawler.signals.send_catch_log(source_polled, source=source, next_poll_at=next_poll_at)
 
     def _bounds(self, source: SourceRef) -> schedule.Bounds:
         every = self._every.get(source.url)
@@ -537,25 +534,12 @@ class SitePass:
 
 def _validators(response: Response, *, settled: bool) -> tuple[str | None, str | None]:
     """The ETag and Last-Modified to keep from a poll, only once every entry it listed is
-    settled. A poll that found new entries is answered in full next time, not 304, so an entry
-    whose page failed, or that a crash or a full disk cut short, is taken up again."""
+    settled. A poll that found new entries, or stopped at `fetch.max_entries`, is answered in
+    full next time, not 304, so an entry whose page failed, that a crash or a full disk cut
+    short, or that the cap left for later, is taken up again."""
     if not settled:
         return None, None
     return _header(response, "ETag"), _header(response, "Last-Modified")
-
-
-def _retry_after(response: Response) -> float | None:
-    """Retry-After in seconds (a number of seconds or an HTTP date), None if absent or bad."""
-    value = (_header(response, "Retry-After") or "").strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _header(response: Response, name: str) -> str | None:

@@ -26,6 +26,7 @@ from crawler.errors import StateError
 
 if TYPE_CHECKING:
     from crawler.neardup import NearDuplicateIndex
+    from crawler.schedule import PollOutcome
 
 # Each entry moves the schema one version up; never edit an entry once released.
 MIGRATIONS: tuple[str, ...] = (
@@ -131,10 +132,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE listed (
         source_id INTEGER NOT NULL,
         part TEXT NOT NULL,
-        key TEXT NOT NULL,
-        PRIMARY KEY (source_id, part, key)
+        digest BLOB NOT NULL,
+        PRIMARY KEY (source_id, part, digest)
     ) WITHOUT ROWID;
-    CREATE INDEX listed_key ON listed (key);
+    CREATE INDEX listed_digest ON listed (digest);
     CREATE INDEX seen_urls_seen ON seen_urls (seen_at);
     CREATE INDEX seen_entries_seen ON seen_entries (seen_at);
     CREATE INDEX fingerprints_seen ON fingerprints (seen_at);
@@ -313,24 +314,10 @@ class State:
     def sources(self) -> list[SourceRow]:
         return [SourceRow(*row) for row in self._db.execute("SELECT * FROM sources ORDER BY id")]
 
-    def record_poll(
-        self,
-        source_id: int,
-        *,
-        status: int | None,
-        error: str | None = None,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        name: str | None = None,
-        new_entries: int = 0,
-        entry_gap: float | None = None,
-        ttl: float | None = None,
-        next_poll_at: float | None = None,
-        now: float | None = None,
-    ) -> None:
+    def record_poll(self, source_id: int, outcome: PollOutcome) -> None:
         """A poll of a source ended: keep its validators and schedule, reset or count errors."""
-        now = time.time() if now is None else now
-        if error is None:
+        o = outcome
+        if o.error is None:
             self._db.execute(
                 "UPDATE sources SET last_polled_at = ?, first_polled_at = coalesce("
                 "first_polled_at, ?), last_status = ?, error_count = 0, last_error = NULL, "
@@ -339,17 +326,17 @@ class State:
                 "ELSE last_new_at END, entry_gap = coalesce(?, entry_gap), "
                 "ttl = coalesce(?, ttl), next_poll_at = ? WHERE id = ?",
                 (
-                    now,
-                    now,
-                    status,
-                    etag,
-                    last_modified,
-                    name,
-                    new_entries,
-                    now,
-                    entry_gap,
-                    ttl,
-                    next_poll_at,
+                    o.polled_at,
+                    o.polled_at,
+                    o.status,
+                    o.etag,
+                    o.last_modified,
+                    o.name,
+                    o.new_entries,
+                    o.polled_at,
+                    o.entry_gap,
+                    o.ttl,
+                    o.next_poll_at,
                     source_id,
                 ),
             )
@@ -357,7 +344,7 @@ class State:
             self._db.execute(
                 "UPDATE sources SET last_polled_at = ?, last_status = ?, "
                 "error_count = error_count + 1, last_error = ?, next_poll_at = ? WHERE id = ?",
-                (now, status, error, next_poll_at, source_id),
+                (o.polled_at, o.status, o.error, o.next_poll_at, source_id),
             )
 
     def source_by_id(self, source_id: int) -> SourceRow:
@@ -394,6 +381,22 @@ class State:
         ).fetchone()
         return row is not None
 
+    def entry_keys(self, source_id: int) -> list[str]:
+        """The keys of every entry of a source seen so far."""
+        rows = self._db.execute(
+            "SELECT entry_key FROM seen_entries WHERE source_id = ?", (source_id,)
+        )
+        return [row[0] for row in rows]
+
+    def seen_entry_keys(self, source_id: int, keys: list[str]) -> set[str]:
+        """Which of `keys` (a batch of a feed's entries, up to a few hundred) were seen."""
+        marks = ",".join("?" * len(keys))
+        rows = self._db.execute(
+            f"SELECT entry_key FROM seen_entries WHERE source_id = ? AND entry_key IN ({marks})",
+            (source_id, *keys),
+        )
+        return {row[0] for row in rows}
+
     def mark_entries(self, source_id: int, keys: Iterable[str], now: float | None = None) -> None:
         now = time.time() if now is None else now
         self._db.executemany(
@@ -414,18 +417,19 @@ class State:
 
     # -- retention -----------------------------------------------------------------------------
 
-    def record_listing(self, source_id: int, part: str, keys: Iterable[str]) -> None:
+    def record_listing(self, source_id: int, part: str, digests: Iterable[bytes]) -> None:
         """What one part of a source lists now (`part`: "" for a feed, the sitemap of an index
-        or the section page it was read from), replacing what that part listed before: feed
-        entry keys and normalised URLs. A seen URL or entry that a source still lists is never
-        forgotten (`forget_seen`), so a feed that keeps an old entry never delivers it again."""
+        or the section page it was read from), replacing what that part listed before: the
+        `entry_digest` of each entry key and normalised URL. A seen URL or entry that a source
+        still lists is never forgotten (`forget_seen`), so a feed that keeps an old entry never
+        delivers it again."""
         with self.transaction():
             self._db.execute(
                 "DELETE FROM listed WHERE source_id = ? AND part = ?", (source_id, part)
             )
             self._db.executemany(
-                "INSERT OR IGNORE INTO listed (source_id, part, key) VALUES (?, ?, ?)",
-                [(source_id, part, key) for key in set(keys)],
+                "INSERT OR IGNORE INTO listed (source_id, part, digest) VALUES (?, ?, ?)",
+                [(source_id, part, digest) for digest in set(digests)],
             )
 
     def forget_seen(self, before: float) -> dict[str, int]:
@@ -433,18 +437,21 @@ class State:
         any source's last poll: seen URLs and feed entries; with them the fingerprints, items
         and "also reported" rows of that age, and alert rows sent or failed by then. Returns
         how many rows of each went."""
+        from crawler.sources.feeds import entry_digest
+
+        self._db.create_function("entry_digest", 1, entry_digest, deterministic=True)
         gone: dict[str, int] = {}
         with self.transaction():
             one = self._db.execute
             gone["seen_urls"] = one(
-                "DELETE FROM seen_urls WHERE seen_at < ? "
-                "AND NOT EXISTS (SELECT 1 FROM listed WHERE listed.key = seen_urls.url)",
+                "DELETE FROM seen_urls WHERE seen_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM listed WHERE listed.digest = entry_digest(seen_urls.url))",
                 (before,),
             ).rowcount
             gone["seen_entries"] = one(
                 "DELETE FROM seen_entries WHERE seen_at < ? AND NOT EXISTS (SELECT 1 FROM listed "
                 "WHERE listed.source_id = seen_entries.source_id "
-                "AND listed.key = seen_entries.entry_key)",
+                "AND listed.digest = entry_digest(seen_entries.entry_key))",
                 (before,),
             ).rowcount
             gone["fingerprints"] = one(

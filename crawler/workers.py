@@ -30,6 +30,7 @@ T = TypeVar("T")
 # its first sitemap.
 PRELOAD = ("crawler.extract", "crawler.sources.feeds")
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+TERMINATE_WAIT = 1.0  # seconds a terminated worker has to exit before it is killed
 
 
 def _start_worker(parent: int) -> None:
@@ -69,3 +70,20 @@ class Workers:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def terminate(self) -> None:
+        """End the workers now, abandoning what they are doing (a stop past its timeout): a
+        task cut short raises `BrokenProcessPool` to its caller, and the pool is not used again
+        (`shared_workers` makes a new one)."""
+        processes = list((self.pool._processes or {}).values())  # the executor keeps no other list
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(TERMINATE_WAIT)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for count, workers in list(_POOLS.items()):
+            if workers is self:
+                del _POOLS[count]

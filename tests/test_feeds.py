@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crawler.sources.feeds import FeedError, parse_feed
+from crawler.sources.feeds import FeedError, entry_digest, new_entries, parse_feed
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>The Courier</title><link>https://courier.example/</link>
@@ -157,3 +157,15 @@ def test_relative_links_and_xml_base_are_made_absolute() -> None:
     <title>T</title><entry><title>a</title><id>1</id><link href="story/1"/></entry></feed>"""
     (entry,) = parse_feed(body, "https://t.example/atom.xml").entries
     assert entry.link == "https://other.example/news/story/1"
+
+
+def test_new_entries_leaves_out_the_seen_and_those_past_the_limit() -> None:
+    url = "https://courier.example/rss.xml"
+    keys = [e.key for e in parse_feed(RSS, url).entries]
+    found = new_entries(RSS, url, None, frozenset({entry_digest(keys[0])}), 1)
+    assert [e.key for e in found.feed.entries] == [keys[1]]  # the first unseen, up to the limit
+    assert (found.seen, found.left_out) == (1, 1)
+    assert found.feed.title == "The Courier"
+    assert found.dates == [datetime(2026, 11, 24, 10, tzinfo=UTC).timestamp()]  # of every entry
+    everything = new_entries(RSS, url, None, frozenset(), 10)
+    assert [e.key for e in everything.feed.entries] == keys and everything.left_out == 0

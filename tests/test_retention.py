@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from crawler.sources.feeds import entry_digest
 from crawler.state import State
 
 from support.localsite import LocalSite
@@ -17,6 +18,10 @@ from support.pages import CASPIAN, OFF_TOPIC, WIRE, ago, article_page, rss
 from support.runner import base_settings, run_crawler
 
 DAY = 86400.0
+
+
+def _digests(*keys: str) -> set[bytes]:
+    return {entry_digest(key) for key in keys}
 
 
 def test_old_decisions_are_forgotten_unless_still_listed(tmp_path: Path) -> None:
@@ -31,8 +36,8 @@ def test_old_decisions_are_forgotten_unless_still_listed(tmp_path: Path) -> None
         )
         state.mark_urls(["https://example.org/recent"], "queued", now - DAY)
         # the feed still lists "kept"; another source lists the other URL
-        state.record_listing(feed.id, "", ["kept", "https://example.org/kept"])
-        state.record_listing(other.id, "", ["https://example.org/gone-but-listed"])
+        state.record_listing(feed.id, "", _digests("kept", "https://example.org/kept"))
+        state.record_listing(other.id, "", _digests("https://example.org/gone-but-listed"))
         state.mark_urls(["https://example.org/gone-but-listed"], "queued", now - 40 * DAY)
 
         gone = state.forget_seen(now - 30 * DAY)
@@ -51,8 +56,8 @@ def test_a_new_listing_of_a_part_replaces_the_old_one(tmp_path: Path) -> None:
     with State(tmp_path / "state.db") as state:
         feed = state.source("feed", "https://example.org/rss")
         state.mark_entries(feed.id, ["a", "b"], now - 40 * DAY)
-        state.record_listing(feed.id, "", ["a", "b"])
-        state.record_listing(feed.id, "", ["b"])  # the feed dropped "a"
+        state.record_listing(feed.id, "", _digests("a", "b"))
+        state.record_listing(feed.id, "", _digests("b"))  # the feed dropped "a"
         state.forget_seen(now - 30 * DAY)
         assert not state.entry_seen(feed.id, "a")
         assert state.entry_seen(feed.id, "b")
@@ -136,7 +141,7 @@ def test_the_cluster_forgets_by_the_same_rule(tmp_path: Path, redis_url: str, li
         state.mark_urls(["https://example.org/old"], "queued", now - 40 * DAY)
         state.mark_urls(["https://example.org/new"], "queued", now)
         if listed:
-            state.record_listing(source.id, "", ["old", "https://example.org/old"])
+            state.record_listing(source.id, "", _digests("old", "https://example.org/old"))
         state.forget_seen(now - 30 * DAY)
         assert state.entry_seen(source.id, "old") is listed
         assert state.url_seen("https://example.org/old") is listed

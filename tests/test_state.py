@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from crawler.errors import StateError
+from crawler.schedule import PollOutcome
 from crawler.state import MIGRATIONS, ItemRecord, State
 
 
@@ -50,14 +53,19 @@ def test_record_article_is_atomic(tmp_path: Path) -> None:
 def test_poll_errors_are_counted_and_reset(tmp_path: Path) -> None:
     with State(tmp_path / "state.db") as state:
         source = state.source("feed", "https://example.org/rss")
-        state.record_poll(source.id, status=500, error="HTTP 500")
-        state.record_poll(source.id, status=None, error="timeout")
+        state.record_poll(source.id, _outcome(status=500, error="HTTP 500"))
+        state.record_poll(source.id, _outcome(status=None, error="timeout"))
         row = state.source("feed", "https://example.org/rss")
         assert (row.error_count, row.last_error) == (2, "timeout")
-        state.record_poll(source.id, status=200, etag='"v1"', new_entries=3)
+        state.record_poll(source.id, _outcome(status=200, etag='"v1"', new_entries=3))
         row = state.source("feed", "https://example.org/rss")
         assert (row.error_count, row.last_error, row.etag) == (0, None, '"v1"')
         assert row.first_polled_at is not None and row.last_new_at is not None
+
+
+def _outcome(**fields: Any) -> PollOutcome:
+    now = time.time()
+    return PollOutcome(polled_at=now, next_poll_at=now + 60, **fields)
 
 
 def test_a_file_that_is_not_a_database_fails_loudly(tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ from redis.exceptions import RedisError
 
 from crawler.cluster.keys import Keys
 from crawler.cluster.outbox import SharedOutbox
+from crawler.schedule import PollOutcome
+from crawler.sources.feeds import entry_digest
 from crawler.state import Alert, ItemRecord, SourceRow, State
 
 if TYPE_CHECKING:
@@ -146,8 +148,8 @@ class ClusterState(SharedOutbox, State):
             self.replace_source(local)
         return local
 
-    def record_poll(self, source_id: int, **kwargs: Any) -> None:
-        super().record_poll(source_id, **kwargs)
+    def record_poll(self, source_id: int, outcome: PollOutcome) -> None:
+        super().record_poll(source_id, outcome)
         row = super().source_by_id(source_id)
         self.redis.set(self.key("source", source_id), json.dumps(asdict(row)))
 
@@ -163,6 +165,17 @@ class ClusterState(SharedOutbox, State):
 
     def entry_seen(self, source_id: int, key: str) -> bool:
         return bool(self.redis.sismember(self.key("entries", source_id), key))
+
+    def entry_keys(self, source_id: int) -> list[str]:
+        return [key.decode() for key in self.redis.smembers(self.key("entries", source_id))]
+
+    def seen_entry_keys(self, source_id: int, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)  # one round trip (SMISMEMBER needs 6.2)
+        for key in keys:
+            pipe.sismember(self.key("entries", source_id), key)
+        return {key for key, seen in zip(keys, pipe.execute(), strict=True) if seen}
 
     def mark_entries(self, source_id: int, keys: Iterable[str], now: float | None = None) -> None:
         keys = list(keys)
@@ -189,12 +202,12 @@ class ClusterState(SharedOutbox, State):
 
     # -- retention: the same rule as the local state's, swept in batches -------------------------
 
-    def record_listing(self, source_id: int, part: str, keys: Iterable[str]) -> None:
+    def record_listing(self, source_id: int, part: str, digests: Iterable[bytes]) -> None:
         listing = self.key("listed", source_id, part)
         pipe = self.redis.pipeline()
         pipe.delete(listing)
-        if keys := set(keys):
-            pipe.sadd(listing, *keys)
+        if digests := set(digests):
+            pipe.sadd(listing, *digests)
         pipe.sadd(self.key("listings"), listing)
         pipe.execute()
 
@@ -219,7 +232,7 @@ class ClusterState(SharedOutbox, State):
         forgotten = 0
         start = 0
         while batch := self.redis.zrangebyscore(times, "-inf", f"({before}", start=start, num=500):
-            still = self.redis.smismember(listed, batch)
+            still = self.redis.smismember(listed, [entry_digest(k.decode()) for k in batch])
             old = [key for key, kept in zip(batch, still, strict=True) if not kept]
             if old:
                 pipe = self.redis.pipeline()

@@ -2,7 +2,9 @@
 
 This is the only module that imports feedparser. It parses bytes that Scrapy fetched; it never
 touches the network. A body that is not a usable feed raises `FeedError` with a reason a person
-can act on (feedparser itself never raises and reports nothing for an empty body)::
+can act on (feedparser itself never raises and reports nothing for an empty body). Every string
+of the model is valid and printable (`crawler.printable`): a control character or a lone
+surrogate in a feed becomes U+FFFD here, never reaches the state database or an item::
 
     feed = parse_feed(response.body, response.url, response.headers.get("Content-Type"))
     for entry in feed.entries:
@@ -22,7 +24,9 @@ from urllib.parse import urljoin
 import feedparser
 import lxml.html
 
+from crawler.dedup import normalize_url
 from crawler.errors import CrawlerError
+from crawler.printable import printable, printable_or_none
 
 # A date further ahead than this is a feed's mistake, not a publication time.
 FUTURE_TOLERANCE = timedelta(days=1)
@@ -51,6 +55,44 @@ class Feed:
     ttl: float | None = None  # seconds the feed may be cached (<ttl>, sy:updatePeriod)
 
 
+@dataclass(frozen=True, slots=True)
+class NewEntries:
+    """What one poll takes from a feed (`new_entries`): the feed with only its entries not seen
+    before, at most `limit` of them, so a 50,000-entry feed does not travel from the worker
+    process whole."""
+
+    feed: Feed
+    seen: int  # entries left out as seen
+    left_out: int  # entries not seen but left out past the limit: for the next polls
+    dates: list[float]  # publication dates of every entry, Unix seconds (the feed's rhythm)
+    listed: frozenset[bytes]  # `entry_digest` of every entry's key and normalised link
+
+
+def entry_digest(key: str) -> bytes:
+    """A short, fixed-size stand-in for an entry key or URL: to tell a worker which entries were
+    seen, and to record what a source lists (`State.record_listing`)."""
+    return hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=8).digest()
+
+
+def new_entries(
+    body: bytes, url: str, content_type: str | None, seen: frozenset[bytes], limit: int
+) -> NewEntries:
+    """Parse a feed and keep the first `limit` entries whose `entry_digest` is not in `seen`."""
+    feed = parse_feed(body, url, content_type)
+    dates = [entry.published.timestamp() for entry in feed.entries if entry.published]
+    fresh = [entry for entry in feed.entries if entry_digest(entry.key) not in seen]
+    kept = fresh[:limit]
+    listed = {entry_digest(entry.key) for entry in feed.entries}
+    listed.update(entry_digest(normalize_url(e.link)) for e in feed.entries if e.link)
+    return NewEntries(
+        feed=Feed(feed.title, feed.link, kept, feed.problem, feed.ttl),
+        seen=len(feed.entries) - len(fresh),
+        left_out=len(fresh) - len(kept),
+        dates=dates,
+        listed=frozenset(listed),
+    )
+
+
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Feed:
     """Parse one feed document fetched from `url`."""
     if not body.strip():
@@ -74,7 +116,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Feed:
         problem = None  # a wrong charset label that feedparser corrected: nothing to report
     return Feed(
         title=_clean(parsed.feed.get("title")),
-        link=parsed.feed.get("link"),
+        link=printable_or_none(parsed.feed.get("link")),
         entries=entries,
         problem=_clean(problem),
         ttl=_ttl(parsed.feed),
@@ -83,7 +125,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Feed:
 
 def _entry(raw: Any, feed_url: str, now: datetime) -> FeedEntry:
     link = raw.get("link") or _first_alternate(raw)
-    link = urljoin(feed_url, link.strip()) if link else None
+    link = printable(urljoin(feed_url, link.strip())) if link else None
     title = _clean(raw.get("title"))
     summary = _text(raw.get("summary"))
     published = None
@@ -124,7 +166,7 @@ def _parse_json_feed(body: bytes, url: str) -> Feed:
         if not isinstance(raw, dict):
             continue
         link = raw.get("url") or raw.get("external_url")
-        link = urljoin(url, str(link)) if link else None
+        link = printable(urljoin(url, str(link).strip())) if link else None
         title = _clean(raw.get("title"))
         summary = _clean(raw.get("summary")) or _text(raw.get("content_html"))
         authors = raw.get("authors") or ([raw["author"]] if raw.get("author") else [])
@@ -140,7 +182,11 @@ def _parse_json_feed(body: bytes, url: str) -> Feed:
                 published=_plausible(published, now) if published else None,
             )
         )
-    return Feed(title=_clean(data.get("title")), link=data.get("home_page_url"), entries=entries)
+    return Feed(
+        title=_clean(data.get("title")),
+        link=printable_or_none(data.get("home_page_url")),
+        entries=entries,
+    )
 
 
 _PERIODS = {
@@ -166,7 +212,7 @@ def _ttl(channel: Any) -> float | None:
 
 def _key(entry_id: Any, link: str | None, title: str | None, summary: str | None) -> str:
     if entry_id and str(entry_id).strip():
-        return str(entry_id).strip()
+        return printable(str(entry_id).strip())
     if link:
         return link
     digest = hashlib.sha256(f"{title or ''}\n{summary or ''}".encode()).hexdigest()
@@ -189,7 +235,7 @@ def _plausible(published: datetime, now: datetime) -> datetime | None:
 def _clean(value: Any) -> str | None:
     if not value:
         return None
-    text = " ".join(str(value).split())
+    text = printable(" ".join(str(value).split()))
     return text or None
 
 
@@ -197,7 +243,8 @@ def _text(html: Any) -> str | None:
     """Plain text of a feed's HTML summary."""
     if not html or not str(html).strip():
         return None
+    html = printable(str(html), multiline=True)  # lxml refuses control characters
     try:
-        return _clean(lxml.html.fromstring(str(html)).text_content())
+        return _clean(lxml.html.fromstring(html).text_content())
     except (ValueError, lxml.etree.ParserError):
         return _clean(html)

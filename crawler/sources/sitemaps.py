@@ -20,6 +20,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from crawler.errors import CrawlerError
+from crawler.printable import printable
 
 __all__ = ["ParsedSitemap", "SitemapEntry", "SitemapError", "parse_sitemap", "robots_sitemaps"]
 
@@ -73,9 +74,9 @@ def parse_sitemap(body: bytes, max_size: int = 50 * 1000**2) -> ParsedSitemap:
         raise SitemapError(f"not a sitemap: the document is <{sitemap.type}>")
     entries = [
         SitemapEntry(
-            url=raw["loc"],
+            url=printable(raw["loc"]),
             published=_date(raw.get("news_publication_date") or raw.get("lastmod")),
-            title=raw.get("news_title") or None,
+            title=printable(raw["news_title"]) if raw.get("news_title") else None,
         )
         for raw in sitemap
         if raw.get("loc")
@@ -85,7 +86,7 @@ def parse_sitemap(body: bytes, max_size: int = 50 * 1000**2) -> ParsedSitemap:
 
 def robots_sitemaps(body: bytes, robots_url: str) -> list[str]:
     """The `Sitemap:` URLs of a robots.txt."""
-    return list(sitemap_urls_from_robots(body, base_url=robots_url))
+    return [printable(url) for url in sitemap_urls_from_robots(body, base_url=robots_url)]
 
 
 def _date(value: str | None) -> datetime | None:
