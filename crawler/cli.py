@@ -235,6 +235,7 @@ def _topics_recent(args: argparse.Namespace, topic: Any, seconds: float) -> int:
 
     from crawler import archive
     from crawler.state import State
+    from crawler.topics.snippet import mark
 
     config = _settings(args)
     found = 0
@@ -246,7 +247,7 @@ def _topics_recent(args: argparse.Namespace, topic: Any, seconds: float) -> int:
             print(f"    {record['url']}")
             terms = ", ".join(f"{t} ({n})" for t, n in match.terms.items())
             print(f"    terms: {terms}")
-            print(f"    {match.snippet}")
+            print(f"    {mark(match.snippet, match.highlights)}")
     print(f"{found} recent article(s) match over the last {args.recent}", file=sys.stderr)
     return EXIT_OK if found else EXIT_ERROR
 
@@ -270,6 +271,16 @@ def _alerts_test(args: argparse.Namespace) -> int:
         where = asyncio.run(Sender(config, state).send_test(args.topic))
     print(f"test alert for {args.topic}: {where}")
     return EXIT_OK
+
+
+def _recipient_shown(alert: Any, recipient: str) -> str:
+    """A recipient for the terminal: redacted, with what a ``${NAME}`` stands for (redacted)."""
+    from crawler.alerts.recipients import redact
+
+    target = alert.target(recipient)
+    if target == recipient:
+        return redact(recipient)
+    return f"{recipient} ({redact(target)})"
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -315,7 +326,8 @@ def _check(args: argparse.Namespace) -> int:
                 when = f"digest at cron {alert.cron!r} ({alert.timezone})"
             else:
                 when = "immediately"
-            print(f"    alert {', '.join(alert.to)}: {when}", file=out)
+            shown = ", ".join(_recipient_shown(alert, to) for to in alert.to)
+            print(f"    alert {shown}: {when}", file=out)
     mail = config.mail
     where = (
         f"files in {config.output.mail_dir}/"
