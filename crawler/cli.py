@@ -106,9 +106,9 @@ def _parser() -> argparse.ArgumentParser:
         "--min-count", type=int, default=1, metavar="N", help="a term counts when it occurs N times"
     )
     topic_test.set_defaults(handler=_topics_test)
-    alert_commands = group("alerts", "alert emails")
+    alert_commands = group("alerts", "keyword alerts (email, chat, webhooks)")
     alert_test = alert_commands.add_parser(
-        "test", help="send one sample alert for TOPIC through the configured transport"
+        "test", help="send one sample alert for TOPIC to each of its recipients"
     )
     alert_test.add_argument("topic")
     alert_test.set_defaults(handler=_alerts_test)
@@ -268,22 +268,16 @@ def _alerts_test(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     with State(config.output.state_path) as state:
-        where = asyncio.run(Sender(config, state).send_test(args.topic))
-    print(f"test alert for {args.topic}: {where}")
-    return EXIT_OK
-
-
-def _recipient_shown(alert: Any, recipient: str) -> str:
-    """A recipient for the terminal: redacted, with what a ``${NAME}`` stands for (redacted)."""
-    from crawler.alerts.recipients import redact
-
-    target = alert.target(recipient)
-    if target == recipient:
-        return redact(recipient)
-    return f"{recipient} ({redact(target)})"
+        answers = asyncio.run(Sender(config, state).send_test(args.topic))
+    for recipient, answer, delivered in answers:
+        verdict = "ok" if delivered else "FAILED"
+        print(f"test alert for {args.topic} to {recipient}: {verdict}: {answer}")
+    return EXIT_OK if all(delivered for _, _, delivered in answers) else EXIT_ERROR
 
 
 def _check(args: argparse.Namespace) -> int:
+    from crawler.alerts.dispatch import shown
+
     config = _settings(args)
     out = sys.stdout
     print(f"settings: {config.path} (ok)", file=out)
@@ -326,8 +320,8 @@ def _check(args: argparse.Namespace) -> int:
                 when = f"digest at cron {alert.cron!r} ({alert.timezone})"
             else:
                 when = "immediately"
-            shown = ", ".join(_recipient_shown(alert, to) for to in alert.to)
-            print(f"    alert {shown}: {when}", file=out)
+            recipients = ", ".join(shown(alert, to) for to in alert.to)
+            print(f"    alert {recipients}: {when}", file=out)
     mail = config.mail
     where = (
         f"files in {config.output.mail_dir}/"

@@ -33,7 +33,6 @@ from pydantic import (
 )
 
 from crawler.alerts.recipients import problem, recipient_kind
-
 from crawler.errors import QueryError, SettingsError
 from crawler.neardup import DEFAULT_THRESHOLD
 from crawler.topics import check_query

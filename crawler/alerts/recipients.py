@@ -31,7 +31,7 @@ _HOSTNAME = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 def recipient_kind(recipient: str) -> Kind:
-    """"webhook" for ``webhook+http(s)://``, "apprise" for any other URL, "mail" otherwise."""
+    """ "webhook" for ``webhook+http(s)://``, "apprise" for any other URL, "mail" otherwise."""
     if recipient.lower().startswith((WEBHOOK_PREFIX + "http://", WEBHOOK_PREFIX + "https://")):
         return "webhook"
     if _SCHEME.match(recipient):
