@@ -44,7 +44,7 @@ def defuse(text: str, markdown: bool) -> str:
     text = text.replace("@", "@" + WORD_JOINER).replace("://", ":" + WORD_JOINER + "//")
     text = re.sub(r"(?i)www\.", lambda m: m.group()[:3] + WORD_JOINER + ".", text)
     text = _DOMAIN_DOT.sub("." + WORD_JOINER, text)
-    return _MARKUP.sub(r"\\\1", text) if markdown else text
+    return _MARKUP.sub(r"\\\1", text) if markdown else text.replace("<", "<" + WORD_JOINER)
 
 
 def chat_message(
@@ -65,7 +65,7 @@ def chat_message(
         title = f"{topic_text}: {one_line(items[0].title) or '1 new article'}"
     else:
         title = f"{topic_text}: {len(items)} new articles"
-    title = one_line(title, title_limit) if title_limit else ""
+    title = defuse(one_line(title, title_limit), markdown) if title_limit else ""
     shown = min(len(items), max_items)
     while True:
         for width in SNIPPET_WIDTHS:

@@ -160,6 +160,7 @@ class WebhookService:
             with _OPENER.open(request, timeout=self.timeout) as answer:
                 return f"{where} answered {answer.status}"
         except urllib.error.HTTPError as exc:
+            exc.close()  # its answer is read: free the connection
             status = exc.code
             reason = f"{where} answered {status} {exc.reason}"
             if status in (408, 429) or status >= 500:
