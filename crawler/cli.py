@@ -277,6 +277,8 @@ def _alerts_test(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from crawler.alerts.dispatch import shown
+    from crawler.alerts.recipients import recipient_kind
+    from crawler.config import webhook_secret
 
     config = _settings(args)
     out = sys.stdout
@@ -322,6 +324,12 @@ def _check(args: argparse.Namespace) -> int:
                 when = "immediately"
             recipients = ", ".join(shown(alert, to) for to in alert.to)
             print(f"    alert {recipients}: {when}", file=out)
+            if any(recipient_kind(alert.target(to)) == "webhook" for to in alert.to):
+                if webhook_secret() is None:
+                    print(
+                        "    webhook alerts are sent unsigned: CRAWLER_WEBHOOK_SECRET is not set",
+                        file=out,
+                    )
     mail = config.mail
     where = (
         f"files in {config.output.mail_dir}/"

@@ -335,11 +335,15 @@ def test_check_shows_recipients_redacted(tmp_path: Path) -> None:
     settings = tmp_path / "crawler.toml"
     settings.write_text(
         '[[topics]]\nname = "t"\nquery = "x"\n'
-        'alert = { to = ["${CRAWLER_SLACK_URL}", "ntfy://ntfy.example.org/s3cret"] }\n'
+        'alert = { to = ["${CRAWLER_SLACK_URL}", "ntfy://ntfy.example.org/s3cret", "webhook+https://h.example/x"] }\n'
     )
     result = run_crawler(
         "--settings", str(settings), "check", cwd=tmp_path, env={"CRAWLER_SLACK_URL": slack}
     )
     assert result.returncode == 0, result.stderr
-    assert "${CRAWLER_SLACK_URL} (slack://…), ntfy://ntfy.example.org/…" in result.stdout
+    assert (
+        "${CRAWLER_SLACK_URL} (slack://…), ntfy://ntfy.example.org/…, webhook+https://h.example/…"
+        in result.stdout
+    )
+    assert "webhook alerts are sent unsigned: CRAWLER_WEBHOOK_SECRET is not set" in result.stdout
     assert "TIiajk" not in result.stdout and "s3cret" not in result.stdout
