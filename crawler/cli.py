@@ -324,12 +324,12 @@ def _check(args: argparse.Namespace) -> int:
                 when = "immediately"
             recipients = ", ".join(shown(alert, to) for to in alert.to)
             print(f"    alert {recipients}: {when}", file=out)
-            if any(recipient_kind(alert.target(to)) == "webhook" for to in alert.to):
-                if webhook_secret() is None:
-                    print(
-                        "    webhook alerts are sent unsigned: CRAWLER_WEBHOOK_SECRET is not set",
-                        file=out,
-                    )
+            webhooks = any(recipient_kind(alert.target(to)) == "webhook" for to in alert.to)
+            if webhooks and webhook_secret() is None:
+                print(
+                    "    webhook alerts are sent unsigned: CRAWLER_WEBHOOK_SECRET is not set",
+                    file=out,
+                )
     mail = config.mail
     where = (
         f"files in {config.output.mail_dir}/"
