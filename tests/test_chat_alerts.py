@@ -347,3 +347,30 @@ def test_check_shows_recipients_redacted(tmp_path: Path) -> None:
     )
     assert "webhook alerts are sent unsigned: CRAWLER_WEBHOOK_SECRET is not set" in result.stdout
     assert "TIiajk" not in result.stdout and "s3cret" not in result.stdout
+
+
+def test_a_long_message_is_shortened_by_its_snippets_never_by_cutting_markup() -> None:
+    from crawler.alerts.chat import chat_message
+    from crawler.alerts.message import AlertItem, sample_highlights
+
+    words = " ".join(f"word{n} **Caspian** [x](http://evil)" for n in range(200))
+    items = [
+        AlertItem(
+            item_id=str(n),
+            title=f"Story {n} on the Caspian",
+            url=f"https://courier.example/{n}",
+            source_name="Courier",
+            published=None,
+            snippet=words,
+            highlights=sample_highlights(words, "caspian"),
+        )
+        for n in range(12)
+    ]
+    for limit in (2000, 4000, 900):
+        _, body = chat_message("caspian", items, markdown=True, limit=limit, max_items=10)
+        assert len(body) <= limit
+        unescaped = body.replace("\\*", "")
+        assert unescaped.count("**") % 2 == 0  # every emphasis closed
+        assert body.count("](https://courier.example/") == body.count("**[Story")
+        assert "more matching articles." in body.splitlines()[-1]
+        assert "\\*\\***Caspian**\\*\\*" in body  # the article's stars, the match in bold

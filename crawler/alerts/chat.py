@@ -25,7 +25,7 @@ from typing import Any
 from crawler.alerts.message import TITLE_LIMIT, AlertItem, one_line, view
 
 WORD_JOINER = "\u2060"
-SNIPPET_WIDTHS = (1000, 400, 200, 100, 0)  # snippet lengths tried, longest first
+SNIPPET_WIDTHS = (1000, 400, 200, 100, 0)  # snippet lengths tried, longest first; 0: none
 # Services whose messages are read as Markdown (Apprise's scheme names).
 MARKDOWN_SCHEMES = frozenset(
     {"slack", "tgram", "matrix", "matrixs", "discord", "mmost", "mmosts", "rocket", "rockets"}
@@ -66,15 +66,15 @@ def chat_message(
     else:
         title = f"{topic_text}: {len(items)} new articles"
     title = defuse(one_line(title, title_limit), markdown) if title_limit else ""
-    shown = min(len(items), max_items)
-    while True:
-        for width in SNIPPET_WIDTHS:
-            body = _body(items[:shown], len(items) - shown, markdown, width)
-            if len(body) <= limit:
-                return title, body
-        if shown == 1:
-            return title, body[:limit]  # one item without snippet: only the title is too long
-        shown -= 1
+    most = min(len(items), max_items)
+    body = ""
+    for widths in (SNIPPET_WIDTHS[:-1], SNIPPET_WIDTHS[-1:]):  # with snippets, else without
+        for shown in range(most, 0, -1):
+            for width in widths:
+                body = _body(items[:shown], len(items) - shown, markdown, width)
+                if len(body) <= limit:
+                    return title, body
+    return title, body[:limit]  # one item without a snippet: only a huge title gets here
 
 
 def _body(items: Sequence[AlertItem], more: int, markdown: bool, width: int) -> str:
@@ -85,7 +85,7 @@ def _body(items: Sequence[AlertItem], more: int, markdown: bool, width: int) -> 
 
 
 def _item(data: dict[str, Any], markdown: bool, with_snippet: bool) -> str:
-    title = defuse(data["title"], markdown)
+    title = defuse(one_line(data["title"], TITLE_LIMIT * 2), markdown)
     href = data["href"]
     lines = []
     if markdown:

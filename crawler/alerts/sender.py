@@ -2,16 +2,21 @@
 
 Rows are written by the queue pipeline in the same transaction that records their item (see
 `crawler.state.State.record_article`), one per (topic, item, recipient), so an item is never
-mailed twice to one recipient for one topic. `Sender.send_due` runs on the daemon's scheduler
-every few seconds and at the end of `crawler once`:
+sent twice to one recipient for one topic. A recipient is an email address, an Apprise URL or
+a signed webhook (crawler/alerts/recipients.py); crawler/alerts/dispatch.py builds and sends
+the message for its kind. `Sender.send_due` runs on the daemon's scheduler every few seconds and
+at the end of `crawler once`:
 
-- immediate alerts go out at the next tick, one message per topic and recipient per batch;
+- immediate alerts go out at the next tick, one message per topic and recipient per batch (a
+  chat message lists `max_items` of them and counts the rest);
 - a digest goes out when its interval or cron time (APScheduler's CronTrigger, in the alert's
   time zone) has come since the last one, with every waiting item inline;
-- a temporary failure (4xx, refused connection, timeout) is retried with exponential back-off;
-  a permanent one (5xx) marks the rows failed, logged and shown by `crawler status`;
-- which rows make up a message, and so its Message-ID, is fixed before its first attempt: a
-  retry sends that same message again. When a server accepted a message but its reply was lost
+- a temporary failure (SMTP 4xx, HTTP 408/429/5xx, refused connection, timeout, any Apprise
+  failure) is retried with exponential back-off, or after the receiver's Retry-After; Apprise
+  failures at most `APPRISE_ATTEMPTS` times. A permanent one (SMTP 5xx, other HTTP 4xx) marks
+  the rows failed, logged and shown by `crawler status`;
+- which rows make up a message, and so its key (Message-ID, webhook Idempotency-Key), is fixed
+  before its first attempt: a retry sends that same message again. When a server accepted a message but its reply was lost
   (a timeout after the final "."), the copy carries the same Message-ID, which mail servers and
   readers use to drop it; the file transport writes it once.
 
