@@ -16,9 +16,10 @@ at the end of `crawler once`:
   failures at most `APPRISE_ATTEMPTS` times. A permanent one (SMTP 5xx, other HTTP 4xx) marks
   the rows failed, logged and shown by `crawler status`;
 - which rows make up a message, and so its key (Message-ID, webhook Idempotency-Key), is fixed
-  before its first attempt: a retry sends that same message again. When a server accepted a message but its reply was lost
-  (a timeout after the final "."), the copy carries the same Message-ID, which mail servers and
-  readers use to drop it; the file transport writes it once.
+  before its first attempt: a retry sends that same message again. When a server accepted a
+  message but its reply was lost (a timeout after the final "."), the copy carries the same
+  Message-ID, which mail servers and readers use to drop it; the file transport writes it once;
+  a webhook receiver drops a key it has seen.
 
 In cluster mode the outbox is in Redis (crawler/cluster/outbox.py) and one worker sends at a
 time: `send_due` takes the state's send lock, or leaves the tick to the worker that holds it.
