@@ -374,3 +374,26 @@ def test_a_long_message_is_shortened_by_its_snippets_never_by_cutting_markup() -
         assert body.count("](https://courier.example/") == body.count("**[Story")
         assert "more matching articles." in body.splitlines()[-1]
         assert "\\*\\***Caspian**\\*\\*" in body  # the article's stars, the match in bold
+
+
+@pytest.mark.parametrize(
+    ("recipient", "shown"),
+    [
+        ("desk@example.org", "desk@example.org"),
+        ("${CRAWLER_SLACK_URL}", "${CRAWLER_SLACK_URL}"),
+        ("tgram://123456789:AAbbCCdd/-100123", "tgram://…"),
+        ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general", "slack://…"),
+        ("ntfys://user:pass@ntfy.example.org/desk", "ntfys://ntfy.example.org/…"),
+        ("matrixs://bot:pw@matrix.example.org:8448/#room", "matrixs://matrix.example.org:8448/…"),
+        ("webhook+https://hooks.example.org", "webhook+https://hooks.example.org"),
+        ("webhook+http://127.0.0.1:8080/in?key=abc", "webhook+http://127.0.0.1:8080/…"),
+    ],
+)
+def test_redact_keeps_only_the_scheme_and_a_real_host(recipient: str, shown: str) -> None:
+    from crawler.alerts.recipients import redact, scrub
+
+    assert redact(recipient) == shown
+    answer = f"Failed to send notification to {recipient.split('://')[-1]}: error=404."
+    for part in ("AAbbCCdd", "TIiajkdnlazkcOXrIdevi7FQ", "pass", "desk", "abc"):
+        if part in recipient and "://" in recipient:
+            assert part not in scrub(answer, recipient)

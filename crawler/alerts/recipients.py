@@ -130,6 +130,18 @@ def redact(recipient: str) -> str:
     return f"{scheme}://{shown}/…" if more else f"{scheme}://{shown}"
 
 
+def scrub(text: str, url: str) -> str:
+    """`text` (a service's answer, a log line) with every part of `url` that :func:`redact`
+    hides (tokens, user names, passwords, path segments, query values) replaced by "…"."""
+    rest = url.split("://", 1)[-1]
+    parts = re.split(r"[/?#&=:@]+", rest)
+    shown = redact(url)
+    secrets = sorted({p for p in parts if len(p) >= 3 and p not in shown}, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, "…")
+    return text
+
+
 def _is_host(host: str) -> bool:
     if host == "localhost" or _HOSTNAME.match(host):
         return True

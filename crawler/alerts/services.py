@@ -38,7 +38,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from crawler import __version__
-from crawler.alerts.recipients import apprise_log, redact, webhook_target
+from crawler.alerts.recipients import apprise_log, redact, scrub, webhook_target
 from crawler.errors import PermanentFailure, TemporaryFailure
 
 APPRISE_ATTEMPTS = 8  # a failed Apprise delivery is tried this many times, then marked failed
@@ -100,7 +100,7 @@ class AppriseService:
             delivered = self.plugin.notify(body=body, title=title, body_format=body_format)
         if not delivered:
             reason = lines[-1] if lines else "Apprise reported a failure"
-            failure = TemporaryFailure(f"{redact(self.url)}: {reason}")
+            failure = TemporaryFailure(f"{redact(self.url)}: {scrub(reason, self.url)}")
             failure.attempts_limit = APPRISE_ATTEMPTS
             raise failure
         return f"accepted by {redact(self.url)}"
