@@ -53,8 +53,9 @@ class AlertItem:
     source_name: str  # the outlet
     published: datetime | None  # aware, UTC
     snippet: str  # plain text
-    highlights: Sequence[tuple[int, int]] = ()  # where the matched terms are in `snippet`
+    terms: Sequence[str] = ()  # the query terms that matched, as written in the query
     also_reported: Sequence[tuple[str, str]] = field(default=())  # (outlet, url) of near-duplicates
+    highlights: Sequence[tuple[int, int]] = ()  # where the matched terms are in `snippet`
 
 
 def one_line(text: str, limit: int | None = None) -> str:

@@ -297,6 +297,7 @@ class Sender:
             source_name=data["source_name"] or "",
             published=datetime.fromisoformat(published) if published else None,
             snippet=data["snippet"] or "",
+            terms=data.get("terms") or (),
             highlights=[tuple(span) for span in data.get("highlights") or ()],
             also_reported=[
                 (outlet or url, url) for url, outlet in self.state.also_reported(data["item_id"])
