@@ -44,7 +44,8 @@ def defuse(text: str, markdown: bool) -> str:
     text = text.replace("@", "@" + WORD_JOINER).replace("://", ":" + WORD_JOINER + "//")
     text = re.sub(r"(?i)www\.", lambda m: m.group()[:3] + WORD_JOINER + ".", text)
     text = _DOMAIN_DOT.sub("." + WORD_JOINER, text)
-    return _MARKUP.sub(r"\\\1", text) if markdown else text.replace("<", "<" + WORD_JOINER)
+    text = text.replace("<", "<" + WORD_JOINER)  # no <!everyone>, <@U123> or <url|label>
+    return _MARKUP.sub(r"\\\1", text) if markdown else text
 
 
 def chat_message(
