@@ -112,9 +112,9 @@ def _parser() -> argparse.ArgumentParser:
         "--min-count", type=int, default=1, metavar="N", help="a term counts when it occurs N times"
     )
     topic_test.set_defaults(handler=_topics_test)
-    alert_commands = group("alerts", "alert emails")
+    alert_commands = group("alerts", "keyword alerts (email, chat, webhooks)")
     alert_test = alert_commands.add_parser(
-        "test", help="send one sample alert for TOPIC through the configured transport"
+        "test", help="send one sample alert for TOPIC to each of its recipients"
     )
     alert_test.add_argument("topic")
     alert_test.set_defaults(handler=_alerts_test)
@@ -278,6 +278,7 @@ def _topics_recent(args: argparse.Namespace, topic: Any, seconds: float) -> int:
 
     from crawler import archive
     from crawler.state import State
+    from crawler.topics.snippet import mark
 
     config = _settings(args)
     found = 0
@@ -289,7 +290,7 @@ def _topics_recent(args: argparse.Namespace, topic: Any, seconds: float) -> int:
             print(f"    {record['url']}")
             terms = ", ".join(f"{t} ({n})" for t, n in match.terms.items())
             print(f"    terms: {terms}")
-            print(f"    {match.snippet}")
+            print(f"    {mark(match.snippet, match.highlights)}")
     print(f"{found} recent article(s) match over the last {args.recent}", file=sys.stderr)
     return EXIT_OK if found else EXIT_ERROR
 
@@ -310,13 +311,17 @@ def _alerts_test(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     with State(config.output.state_path) as state:
-        where = asyncio.run(Sender(config, state).send_test(args.topic))
-    print(f"test alert for {args.topic}: {where}")
-    return EXIT_OK
+        answers = asyncio.run(Sender(config, state).send_test(args.topic))
+    for recipient, answer, delivered in answers:
+        verdict = "ok" if delivered else "FAILED"
+        print(f"test alert for {args.topic} to {recipient}: {verdict}: {answer}")
+    return EXIT_OK if all(delivered for _, _, delivered in answers) else EXIT_ERROR
 
 
 def _check(args: argparse.Namespace) -> int:
-    from crawler.config import format_duration
+    from crawler.alerts.dispatch import shown
+    from crawler.alerts.recipients import recipient_kind
+    from crawler.config import format_duration, webhook_secret
 
     config = _settings(args)
     out = sys.stdout
@@ -362,7 +367,14 @@ def _check(args: argparse.Namespace) -> int:
                 when = f"digest at cron {alert.cron!r} ({alert.timezone})"
             else:
                 when = "immediately"
-            print(f"    alert {', '.join(alert.to)}: {when}", file=out)
+            recipients = ", ".join(shown(alert, to) for to in alert.to)
+            print(f"    alert {recipients}: {when}", file=out)
+            webhooks = any(recipient_kind(alert.target(to)) == "webhook" for to in alert.to)
+            if webhooks and webhook_secret() is None:
+                print(
+                    "    webhook alerts are sent unsigned: CRAWLER_WEBHOOK_SECRET is not set",
+                    file=out,
+                )
     mail = config.mail
     where = (
         f"files in {config.output.mail_dir}/"

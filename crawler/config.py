@@ -28,11 +28,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from crawler.alerts.recipients import problem, recipient_kind
 from crawler.errors import QueryError, SettingsError
 from crawler.neardup import DEFAULT_THRESHOLD
 from crawler.topics import check_query
@@ -40,6 +42,8 @@ from crawler.topics import check_query
 DEFAULT_SETTINGS_PATH = "settings/crawler.toml"
 SETTINGS_ENV = "CRAWLER_SETTINGS"
 SMTP_PASSWORD_ENV = "CRAWLER_SMTP_PASSWORD"
+WEBHOOK_SECRET_ENV = "CRAWLER_WEBHOOK_SECRET"
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -307,10 +311,47 @@ def _email(value: Any) -> str:
 Email = Annotated[str, BeforeValidator(_email)]
 
 
-class AlertSettings(_Section):
-    """A topic's alert emails: each recipient gets their own message."""
+def expand_environment(value: str) -> str:
+    """`value` with each ``${NAME}`` replaced by that environment variable; ValueError naming
+    the first one that is not set."""
 
-    to: list[Email] = Field(min_length=1)
+    def variable(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV_REFERENCE.sub(variable, value)
+
+
+def _recipient(value: Any) -> str:
+    """A recipient as written (``${NAME}`` kept, so no secret is stored or shown), checked with
+    the environment expanded: an email address, a ``webhook+http(s)://`` URL, or an Apprise URL."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected an email address or a URL such as 'ntfy://host/topic'")
+    written = value.strip()
+    target = expand_environment(written)
+    if recipient_kind(target) == "mail":
+        if _ENV_REFERENCE.search(written):
+            if not _EMAIL.match(target.strip()):
+                raise ValueError(f"the value of {written} is not an email address or a URL")
+            return written
+        return _email(written)
+    reason = problem(target)
+    if reason:
+        raise ValueError(reason)
+    return written
+
+
+Recipient = Annotated[str, BeforeValidator(_recipient)]
+
+
+class AlertSettings(_Section):
+    """A topic's alerts: each recipient (an email address, an Apprise URL or a signed
+    webhook, see crawler/alerts/recipients.py) gets their own message. `to` holds the
+    recipients as written; :meth:`target` gives one with ``${NAME}`` expanded."""
+
+    to: list[Recipient] = Field(min_length=1)
     mode: Literal["immediate", "digest"] = "immediate"
     every: Duration | None = None  # digest interval
     cron: str | None = None  # digest times, e.g. "0 7 * * mon-fri"
@@ -349,6 +390,17 @@ class AlertSettings(_Section):
         if self.mode == "digest" and self.every and self.cron:
             raise ValueError("every/cron: give a digest one of the two, not both")
         return self
+
+    _targets: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _expand(self) -> AlertSettings:
+        self._targets.update({to: expand_environment(to) for to in self.to})
+        return self
+
+    def target(self, recipient: str) -> str:
+        """Where `recipient` (one of `to`, as written) is sent, environment expanded."""
+        return self._targets.get(recipient) or expand_environment(recipient)
 
     @property
     def digest_every(self) -> timedelta | None:
@@ -485,6 +537,11 @@ def settings_path(explicit: str | None) -> str:
 
 def smtp_password() -> str | None:
     return os.environ.get(SMTP_PASSWORD_ENV)
+
+
+def webhook_secret() -> str | None:
+    """The shared secret that signs webhook alerts (CRAWLER_WEBHOOK_SECRET), if set."""
+    return os.environ.get(WEBHOOK_SECRET_ENV) or None
 
 
 def load_settings(path: str | Path) -> Settings:

@@ -134,7 +134,7 @@ class PassSummary:
             f"entries seen {self.entries_seen}, pages fetched {self.pages_fetched}, "
             f"duplicates {self.duplicates}, matched {self.matched}, queued {self.queued}, "
             f"errors {self.errors}, "
-            f"alert emails {self.alerts_sent}"
+            f"alert messages {self.alerts_sent}"
         )
 
 

@@ -6,7 +6,7 @@ CrawlerError
 ├── QueueError         the queue folder cannot be written or read
 ├── StateError         the state database cannot be opened or is not ours
 ├── FetchError         a command-line fetch failed or the address guard refused it
-└── DeliveryError      an alert email was not delivered
+└── DeliveryError      an alert (email, chat, webhook) was not delivered
     ├── TemporaryFailure   try again later (4xx, refused connection, timeout)
     └── PermanentFailure   retrying will not help (5xx, bad credentials, no STARTTLS)
 """
@@ -61,6 +61,8 @@ class DeliveryError(CrawlerError):
 
     def __init__(self, message: str, code: int | None = None) -> None:
         self.code = code
+        self.retry_after: float | None = None  # seconds the receiver asked to wait (Retry-After)
+        self.attempts_limit: int | None = None  # give up after this many temporary failures
         super().__init__(message)
 
 

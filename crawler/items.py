@@ -116,10 +116,13 @@ def _line(value: str | None) -> str | None:
 
 def make_item(record: dict[str, Any], item_id: str, matches: list[TopicMatch]) -> dict[str, Any]:
     """The queued item: the record with its id and the topics it matched."""
-    topics = [
-        {"name": m.name, "terms": sorted(m.terms, key=lambda t: -m.terms[t]), "snippet": m.snippet}
-        for m in matches
-    ]
+    topics: list[dict[str, Any]] = []
+    for m in matches:
+        terms = sorted(m.terms, key=lambda t: -m.terms[t])
+        highlights = [list(span) for span in m.highlights]  # [start, end) in the snippet
+        topics.append(
+            {"name": m.name, "terms": terms, "snippet": m.snippet, "highlights": highlights}
+        )
     return {**record, "id": item_id, "topics": topics}
 
 

@@ -9,6 +9,7 @@ import os
 import time
 from typing import Any
 
+from crawler.alerts.recipients import redact
 from crawler.cluster import report_state
 from crawler.config import Settings
 from crawler.queue import Queue
@@ -38,7 +39,7 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         failed = [
             {
                 "topic": r.topic,
-                "recipient": r.recipient,
+                "recipient": redact(r.recipient),
                 "item_id": r.item_id,
                 "error": r.last_error,
             }

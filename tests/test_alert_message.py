@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawler.alerts import AlertItem, build_message
-from crawler.alerts.message import example_html, highlight
+from crawler.alerts.message import example_html, sample_highlights, snippet_runs
 
 NOW = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
 EXPECTED_HEADERS = {
@@ -46,7 +46,7 @@ def _item(n: int = 1, **changes: object) -> AlertItem:
         "source_name": "Caspian Courier",
         "published": datetime(2026, 11, 25, 9, n, tzinfo=UTC),
         "snippet": f"Freighters carrying drones left Amirabad, shipping data show (story {n}).",
-        "terms": ["drones", "Amirabad"],
+        "highlights": [(20, 26), (32, 40)],
         "also_reported": [],
     }
     fields.update(changes)
@@ -230,7 +230,8 @@ def test_only_http_urls_become_links() -> None:
 
 def test_matched_terms_are_highlighted_and_still_escaped() -> None:
     snippet = "<b>Tehran</b> & MOSCOW: drones from São Paulo; dronesque is not a drone"
-    items = [_item(1, snippet=snippet, terms=["tehran", "moscow", "sao paulo", "drone"])]
+    spans = sample_highlights(snippet, 'tehran OR moscow OR "sao paulo" OR drone')
+    items = [_item(1, snippet=snippet, highlights=spans)]
     _, html = _parts(_build(items))
     assert "&lt;b&gt;<strong" in html
     assert ">Tehran</strong>&lt;/b&gt; &amp; <strong" in html
@@ -240,29 +241,33 @@ def test_matched_terms_are_highlighted_and_still_escaped() -> None:
     assert ">drones</strong>" not in html and ">dronesque</strong>" not in html
 
 
-def test_highlight_is_case_accent_insensitive_whole_word() -> None:
-    assert highlight("Drones over Tehran, TEHRAN-bound", ["tehran"]) == [
+def test_highlights_are_the_matchers_spans_kept_through_cleaning() -> None:
+    snippet = "Drones\u200b  over Tehran,\tTEHRAN-bound"
+    spans = sample_highlights(snippet, "tehran")
+    assert [snippet[a:b] for a, b in spans] == ["Tehran", "TEHRAN"]
+    assert snippet_runs(snippet, spans) == [
         ("Drones over ", False),
         ("Tehran", True),
         (", ", False),
         ("TEHRAN", True),
         ("-bound", False),
     ]
-    assert highlight("Straße in Zürich", ["strasse", "zurich"]) == [
+    stemmed = "Straße in Zürich, artillery  shells were"
+    spans = sample_highlights(stemmed, 'strasse OR zurich OR "artillery shells"')
+    assert snippet_runs(stemmed, spans) == [
         ("Straße", True),
         (" in ", False),
         ("Zürich", True),
-    ]
-    assert highlight("drones and droned", ["drone*"]) == [
-        ("drones", True),
-        (" and ", False),
-        ("droned", True),
-    ]
-    assert highlight("artillery  shells were", ['"artillery shells"']) == [
-        ("artillery  shells", True),
+        (", ", False),
+        ("artillery shells", True),
         (" were", False),
     ]
-    assert highlight("nothing here", ["", "*", "zzz"]) == [("nothing here", False)]
+    assert snippet_runs("nothing here", []) == [("nothing here", False)]
+    assert snippet_runs("a long snippet", [(2, 6)], limit=5) == [
+        ("a ", False),
+        ("lo", True),
+        ("…", False),
+    ]
 
 
 def test_html_fits_a_phone_and_outlook() -> None:

@@ -101,3 +101,24 @@ query = "freighter* OR cargo"
     # and only once
     run_crawler("--settings", str(settings), "once", cwd=tmp_path)
     assert len(list(new.glob("*.json"))) == 3
+
+
+def test_the_snippet_marks_what_the_matcher_matched(tmp_path: Path) -> None:
+    """Stemmed, folded and phrase matches are marked as matched, not found again by a regex."""
+    text = "The SANCTIONED firms moved artillery\n  shells past Téhéran; a sanctionless day."
+    found = subprocess.run(
+        [
+            *(sys.executable, "-m", "crawler.cli", "topics", "test", "--stem"),
+            'sanction AND "artillery shells" AND teheran',
+            "-",
+        ],
+        input=text,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert found.returncode == 0, found.stderr
+    assert (
+        "snippet: The [SANCTIONED] firms moved [artillery shells] past [Téhéran]; a sanctionless day."
+        in found.stdout
+    )

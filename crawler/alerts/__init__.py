@@ -1,4 +1,5 @@
-"""Keyword-alert email: the message (`build_message`) and the transports that deliver it.
+"""Keyword alerts: email (`build_message` and the mail transports), chat through Apprise and
+signed webhooks (crawler/alerts/chat.py, services.py), sent from the outbox by sender.py.
 
 message = build_message(topic="caspian-arms", items=items, sender="crawler@example.org",
                         recipients=["desk@example.org"], digest=True)

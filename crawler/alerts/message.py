@@ -26,11 +26,13 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from crawler.topics.snippet import runs
+from crawler.topics.text import fold
+
 TITLE_LIMIT = 150
 TOPIC_LIMIT = 80
 SNIPPET_LIMIT = 1000
 _WHITESPACE = re.compile(r"\s+")
-_TERM_QUOTES = "\"'“”«»"
 _ENV = Environment(
     loader=PackageLoader("crawler.alerts", "templates"),
     autoescape=select_autoescape(["html"]),
@@ -51,8 +53,9 @@ class AlertItem:
     source_name: str  # the outlet
     published: datetime | None  # aware, UTC
     snippet: str  # plain text
-    terms: Sequence[str]  # matched terms to highlight in the snippet
+    terms: Sequence[str] = ()  # the query terms that matched, as written in the query
     also_reported: Sequence[tuple[str, str]] = field(default=())  # (outlet, url) of near-duplicates
+    highlights: Sequence[tuple[int, int]] = ()  # where the matched terms are in `snippet`
 
 
 def one_line(text: str, limit: int | None = None) -> str:
@@ -96,51 +99,33 @@ def link(url: str) -> str | None:
     return url
 
 
-def _fold(text: str) -> tuple[str, list[int]]:
-    """Case- and accent-folded `text`, and for each folded character the index it came from."""
-    folded: list[str] = []
-    origin: list[int] = []
-    for index, char in enumerate(text):
-        bare = "".join(
-            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
-        )
-        for piece in bare.casefold():
-            folded.append(piece)
-            origin.append(index)
-    return "".join(folded), origin
-
-
-def _term_pattern(term: str) -> str | None:
-    words = _fold(term.strip(_TERM_QUOTES + " "))[0].split()
-    if not any(re.search(r"\w", word) for word in words):
-        return None
-    wild = [re.escape(word).replace(r"\*", r"\w*").replace(r"\?", r"\w") for word in words]
-    return r"(?<!\w)" + r"\s+".join(wild) + r"(?!\w)"
-
-
-def highlight(text: str, terms: Sequence[str]) -> list[tuple[str, bool]]:
-    """Split `text` into (piece, is_match) runs; terms match whole words, ignoring case and
-    accents; a phrase matches across any whitespace, `*` and `?` are wildcards within a word."""
-    text = unicodedata.normalize("NFC", text)
-    folded, origin = _fold(text)
-    spans: list[tuple[int, int]] = []
-    for pattern in filter(None, map(_term_pattern, terms)):
-        for match in re.finditer(pattern, folded):
-            if match.end() > match.start():
-                spans.append((origin[match.start()], origin[match.end() - 1] + 1))
-    runs: list[tuple[str, bool]] = []
-    position = 0
-    for start, end in sorted(spans):
-        if end <= position:
+def snippet_runs(
+    snippet: str, highlights: Sequence[tuple[int, int]], limit: int = SNIPPET_LIMIT
+) -> list[tuple[str, bool]]:
+    """`snippet` cleaned as :func:`one_line` cleans text and cut to `limit` characters, split
+    into (piece, is_match) runs at `highlights`: the matcher's own spans in `snippet` (see
+    `crawler.topics.TopicMatch`), so what is highlighted is exactly what matched."""
+    kept: list[str] = []
+    where: list[int] = []  # for each character of `snippet`, its index in `kept`
+    space = False
+    for char in snippet:
+        if unicodedata.category(char)[0] in "CZ":
+            space = bool(kept)
+            where.append(len(kept))
             continue
-        start = max(start, position)
-        if start > position:
-            runs.append((text[position:start], False))
-        runs.append((text[start:end], True))
-        position = end
-    if position < len(text) or not runs:
-        runs.append((text[position:], False))
-    return runs
+        if space:
+            kept.append(" ")
+            space = False
+        where.append(len(kept))
+        kept.append(char)
+    where.append(len(kept))
+    text = "".join(kept)
+    spans = [(where[a], where[b]) for a, b in highlights if 0 <= a < b <= len(snippet)]
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip()
+        spans = [(a, min(b, len(text))) for a, b in spans if a < len(text)]
+        text += "…"
+    return [(unicodedata.normalize("NFC", piece), hit) for piece, hit in runs(text, spans)]
 
 
 def _when(published: datetime | None) -> str:
@@ -150,16 +135,17 @@ def _when(published: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
 
 
-def _view(item: AlertItem) -> dict[str, Any]:
-    """What the templates see of one item: cleaned text, safe links, highlighted snippet."""
-    snippet = one_line(item.snippet, SNIPPET_LIMIT)
+def view(item: AlertItem, snippet_limit: int = SNIPPET_LIMIT) -> dict[str, Any]:
+    """What a message shows of one item: cleaned text, safe links (None where a URL may not be
+    a link), published time, and the snippet as (piece, is_match) runs."""
+    runs = snippet_runs(item.snippet, item.highlights, snippet_limit)
     return {
         "title": one_line(item.title) or one_line(item.url) or "(untitled)",
         "href": link(item.url),
         "source": one_line(item.source_name),
         "published": _when(item.published),
-        "snippet": snippet,
-        "runs": highlight(snippet, item.terms),
+        "snippet": "".join(piece for piece, _ in runs),
+        "runs": runs,
         "also": [(one_line(name) or "link", link(url)) for name, url in item.also_reported],
     }
 
@@ -197,7 +183,7 @@ def build_message(
     if not recipients:
         raise ValueError("an alert needs at least one recipient")
     topic_text = header_text(topic, TOPIC_LIMIT) or "topic"
-    views = [_view(item) for item in items]
+    views = [view(item) for item in items]
     if len(items) == 1:
         summary = header_text(views[0]["title"], TITLE_LIMIT) or "1 new article"
     else:
@@ -206,7 +192,7 @@ def build_message(
     subject = f"{prefix} {topic_text}: {summary}" if prefix else f"{topic_text}: {summary}"
     domain = re.sub(r"[^a-z0-9.-]", "", (message_id_domain or _domain(sender)).lower())
     domain = domain.strip(".") or "localhost"
-    slug = re.sub(r"[^a-z0-9]+", "-", _fold(topic_text)[0]).strip("-")[:60] or "topic"
+    slug = re.sub(r"[^a-z0-9]+", "-", fold(topic_text)).strip("-")[:60] or "topic"
 
     context = {"topic": topic_text, "subject": subject, "items": views, "digest": digest}
     message = EmailMessage(policy=policy.SMTP)
@@ -234,6 +220,24 @@ def build_message(
     return message
 
 
+SAMPLE_SNIPPETS = (
+    "Three freighters that left Amirabad in October carried drones and artillery "
+    "shells to Makhachkala, according to shipping data and port records seen by the paper.",
+    "Images taken on 20 November show four new warehouses next to the rail "
+    "spur at Amirabad, where analysts say drones are loaded for the crossing.",
+    "The sanctions name six companies accused of moving artillery shells and "
+    "drone parts between Iranian and Russian ports on the Caspian Sea.",
+)
+
+
+def sample_highlights(text: str, query: str) -> tuple[tuple[int, int], ...]:
+    """Where `query` matches in `text`, by the topic matcher itself (for sample messages)."""
+    from crawler.topics import Document, Matcher, Topic
+
+    matches = Matcher([Topic("sample", query)]).match(Document(text=text))
+    return matches[0].spans.get("text", ()) if matches else ()
+
+
 def example_html() -> str:
     """The HTML part of a sample digest of three invented items, as shown in docs/."""
     when = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -244,9 +248,10 @@ def example_html() -> str:
             url="https://caspian-courier.example/news/freighters-drones-artillery-shells",
             source_name="Caspian Courier",
             published=when.replace(hour=8, minute=12),
-            snippet="Three freighters that left Amirabad in October carried drones and artillery "
-            "shells to Makhachkala, according to shipping data and port records seen by the paper.",
-            terms=["drones", "artillery shells", "Amirabad"],
+            snippet=SAMPLE_SNIPPETS[0],
+            highlights=sample_highlights(
+                SAMPLE_SNIPPETS[0], 'drones OR "artillery shells" OR amirabad'
+            ),
             also_reported=[
                 ("Harbor Wire", "https://harbor-wire.example/world/2026/drone-debris-traced"),
                 ("Steppe Herald", "https://steppe-herald.example/caspian-shipments"),
@@ -258,9 +263,8 @@ def example_html() -> str:
             url="https://caspian-courier.example/news/amirabad-port-satellite-images",
             source_name="Caspian Courier",
             published=when.replace(hour=9, minute=40),
-            snippet="Images taken on 20 November show four new warehouses next to the rail "
-            "spur at Amirabad, where analysts say drones are loaded for the crossing.",
-            terms=["drones", "Amirabad"],
+            snippet=SAMPLE_SNIPPETS[1],
+            highlights=sample_highlights(SAMPLE_SNIPPETS[1], "drones OR amirabad"),
         ),
         AlertItem(
             item_id="01JEXAMPLE0000000000000003",
@@ -268,9 +272,10 @@ def example_html() -> str:
             url="https://harbor-wire.example/world/2026/sanctions-caspian-shipping",
             source_name="Harbor Wire",
             published=None,
-            snippet="The sanctions name six companies accused of moving artillery shells and "
-            "drone parts between Iranian and Russian ports on the Caspian Sea.",
-            terms=["artillery shells", "drone*", "Caspian"],
+            snippet=SAMPLE_SNIPPETS[2],
+            highlights=sample_highlights(
+                SAMPLE_SNIPPETS[2], '"artillery shells" OR drone* OR caspian'
+            ),
         ),
     ]
     message = build_message(

@@ -2,18 +2,24 @@
 
 Rows are written by the queue pipeline in the same transaction that records their item (see
 `crawler.state.State.record_article`), one per (topic, item, recipient), so an item is never
-mailed twice to one recipient for one topic. `Sender.send_due` runs on the daemon's scheduler
-every few seconds and at the end of `crawler once`:
+sent twice to one recipient for one topic. A recipient is an email address, an Apprise URL or
+a signed webhook (crawler/alerts/recipients.py); crawler/alerts/dispatch.py builds and sends
+the message for its kind. `Sender.send_due` runs on the daemon's scheduler every few seconds and
+at the end of `crawler once`:
 
-- immediate alerts go out at the next tick, one message per topic and recipient per batch;
+- immediate alerts go out at the next tick, one message per topic and recipient per batch (a
+  chat message lists `max_items` of them and counts the rest);
 - a digest goes out when its interval or cron time (APScheduler's CronTrigger, in the alert's
   time zone) has come since the last one, with every waiting item inline;
-- a temporary failure (4xx, refused connection, timeout) is retried with exponential back-off;
-  a permanent one (5xx) marks the rows failed, logged and shown by `crawler status`;
-- which rows make up a message, and so its Message-ID, is fixed before its first attempt: a
-  retry sends that same message again. When a server accepted a message but its reply was lost
-  (a timeout after the final "."), the copy carries the same Message-ID, which mail servers and
-  readers use to drop it; the file transport writes it once.
+- a temporary failure (SMTP 4xx, HTTP 408/429/5xx, refused connection, timeout, any Apprise
+  failure) is retried with exponential back-off, or after the receiver's Retry-After; Apprise
+  failures at most `APPRISE_ATTEMPTS` times. A permanent one (SMTP 5xx, other HTTP 4xx) marks
+  the rows failed, logged and shown by `crawler status`;
+- which rows make up a message, and so its key (Message-ID, webhook Idempotency-Key), is fixed
+  before its first attempt: a retry sends that same message again. When a server accepted a
+  message but its reply was lost (a timeout after the final "."), the copy carries the same
+  Message-ID, which mail servers and readers use to drop it; the file transport writes it once;
+  a webhook receiver drops a key it has seen.
 
 In cluster mode the outbox is in Redis (crawler/cluster/outbox.py) and one worker sends at a
 time: `send_due` takes the state's send lock, or leaves the tick to the worker that holds it.
@@ -36,7 +42,9 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 from ulid import ULID
 
-from crawler.alerts.message import AlertItem, build_message
+from crawler.alerts.dispatch import Dispatch, Message, shown
+from crawler.alerts.message import AlertItem, sample_highlights
+from crawler.alerts.recipients import recipient_kind
 from crawler.alerts.transports import (
     FileTransport,
     PermanentFailure,
@@ -51,6 +59,7 @@ log = logging.getLogger("crawler.alerts")
 
 RETRY_FIRST = 60.0  # seconds before the first retry of a temporary failure
 RETRY_MAX = 3600.0  # the longest wait between retries
+CHAT_BATCH = 1000  # rows one chat message may stand for (it lists max_items of them)
 SEND_LOCK_SENDS = 3  # the send lock outlives this many mail timeouts without renewal
 
 
@@ -68,31 +77,42 @@ def transport_for(config: Settings) -> Transport:
     )
 
 
-def alert_payload(item: dict[str, Any], topic: str) -> str:
-    """What an outbox row keeps of a queued item for the message (JSON)."""
+def alert_payload(item: dict[str, Any], topic: str, *, record: bool = False) -> str:
+    """What an outbox row keeps of a queued item for the message (JSON): the fields a message
+    shows, the matcher's highlights in the snippet, and with `record` (for a webhook) the whole
+    item as written to the queue folder."""
     match = next((t for t in item["topics"] if t["name"] == topic), {"terms": [], "snippet": ""})
-    return json.dumps(
-        {
-            "item_id": item["id"],
-            "title": item["title"] or item["url"],
-            "url": item["url"],
-            "source_name": item["source"]["name"],
-            "published": item["published"],
-            "snippet": match["snippet"],
-            "terms": match["terms"],
-        },
-        ensure_ascii=False,
-    )
+    payload = {
+        "item_id": item["id"],
+        "title": item["title"] or item["url"],
+        "url": item["url"],
+        "source_name": item["source"]["name"],
+        "published": item["published"],
+        "snippet": match["snippet"],
+        "terms": match["terms"],
+        "highlights": match.get("highlights", []),
+    }
+    if record:
+        payload["item"] = item
+    return json.dumps(payload, ensure_ascii=False)
 
 
 def alert_rows(item: dict[str, Any], alerts: dict[str, AlertSettings]) -> list[Alert]:
-    """The outbox rows for a queued item: per matched topic that has alerts, per recipient."""
+    """The outbox rows for a queued item: per matched topic that has alerts, per recipient
+    (a webhook's row carries the whole item)."""
     rows = []
     for topic in item["topics"]:
         alert = alerts.get(topic["name"])
-        if alert is not None:
-            payload = alert_payload(item, topic["name"])
-            rows += [Alert(topic["name"], to, alert.mode, payload) for to in alert.to]
+        if alert is None:
+            continue
+        payload = alert_payload(item, topic["name"])
+        full = None
+        for to in alert.to:
+            if recipient_kind(alert.target(to)) == "webhook":
+                full = full or alert_payload(item, topic["name"], record=True)
+                rows.append(Alert(topic["name"], to, alert.mode, full))
+            else:
+                rows.append(Alert(topic["name"], to, alert.mode, payload))
     return rows
 
 
@@ -117,6 +137,10 @@ class Sender:
     def reload(self, config: Settings) -> None:
         self.config = config
         self.transport = transport_for(config)
+
+    @property
+    def dispatch(self) -> Dispatch:
+        return Dispatch(self.config, self.transport)
 
     async def send_due(self, now: float | None = None, *, flush: bool = False) -> int:
         """Send every message that is due (with `flush`, digests too, whatever their time);
@@ -144,7 +168,10 @@ class Sender:
             if not (flush or self._ready(topic, alert, batch, now)):
                 continue
             for recipient, mine in itertools.groupby(batch, key=lambda r: r.recipient):
-                for message in self._messages(list(mine), alert.max_items):
+                size = alert.max_items
+                if recipient_kind(alert.target(recipient)) == "apprise":
+                    size = CHAT_BATCH  # one chat message lists max_items, then "N more"
+                for message in self._messages(list(mine), size):
                     if not lock.keep():
                         log.warning("alert sending handed over: the send lock expired")
                         return delivered
@@ -155,33 +182,42 @@ class Sender:
                 self.state.set_meta(f"digest:{topic}", f"{now:.3f}")
         return delivered
 
-    async def send_test(self, topic: str) -> str:
-        """One sample message for `topic` through the configured transport; says where it went.
-        Raises TemporaryFailure / PermanentFailure with the server's answer."""
+    async def send_test(self, topic: str) -> list[tuple[str, str, bool]]:
+        """One sample message for `topic` to each of its recipients, one after the other;
+        returns (recipient shown redacted, its answer, delivered) for each."""
         alert = next(t.alert for t in self.config.topics if t.name == topic and t.alert)
+        snippet = (
+            "This is a test message sent by `crawler alerts test`. Real alerts list the "
+            "matching articles here, with the matched terms highlighted."
+        )
         sample = AlertItem(
             item_id="sample",
             title=f"Test alert for {topic}: crawler can reach you",
             url="https://example.org/crawler-test",
             source_name="crawler",
             published=datetime.now(UTC),
-            snippet="This is a test message sent by `crawler alerts test`. Real alerts list the "
-            "matching articles here, with the matched terms highlighted.",
-            terms=["test"],
+            snippet=snippet,
+            highlights=sample_highlights(snippet, "test"),
         )
-        message = build_message(
-            topic=topic,
-            items=[sample],
-            sender=self.config.mail.sender,
-            recipients=alert.to,
-            digest=alert.mode == "digest",
-            subject_prefix=alert.subject_prefix,
-        )
-        await asyncio.to_thread(self.transport.send, message)
-        if isinstance(self.transport, FileTransport):
-            return f"written to {self.transport.last_path}"
-        mail = self.config.mail
-        return f"accepted by {mail.host}:{mail.port} for {', '.join(alert.to)}"
+        record = {
+            "schema": 1,
+            "id": "sample",
+            "url": sample.url,
+            "title": sample.title,
+            "published": sample.published.isoformat() if sample.published else None,
+            "source": {"kind": "feed", "url": sample.url, "name": "crawler"},
+            "topics": [{"name": topic, "terms": ["test"], "snippet": snippet}],
+        }
+        answers = []
+        for recipient in alert.to:
+            message = Message(topic, alert, recipient, [sample], [record], f"test-{ULID()}")
+            try:
+                answer = await asyncio.to_thread(self.dispatch.send, message)
+            except (TemporaryFailure, PermanentFailure) as exc:
+                answers.append((shown(alert, recipient), str(exc), False))
+            else:
+                answers.append((shown(alert, recipient), answer, True))
+        return answers
 
     def _messages(self, rows: list[OutboxRow], max_items: int) -> list[list[OutboxRow]]:
         """The messages for one recipient's waiting rows: first those already tried, each as it
@@ -216,37 +252,43 @@ class Sender:
         rows: Sequence[OutboxRow],
         now: float,
     ) -> bool:
-        items = [self._item(row) for row in rows]
-        message = build_message(
-            topic=topic,
-            items=items,
-            sender=self.config.mail.sender,
-            recipients=[recipient],
-            digest=alert.mode == "digest",
-            subject_prefix=alert.subject_prefix,
-            message_key=rows[0].message_key,
+        payloads = [json.loads(row.payload) for row in rows]
+        message = Message(
+            topic,
+            alert,
+            recipient,
+            [self._item(data) for data in payloads],
+            [data.get("item") or {"id": data["item_id"]} for data in payloads],
+            rows[0].message_key,
         )
         ids = [row.id for row in rows]
+        who = shown(alert, recipient)
         try:
-            await asyncio.to_thread(self.transport.send, message)
+            await asyncio.to_thread(self.dispatch.send, message)
         except TemporaryFailure as exc:
             attempts = max(row.attempts for row in rows) + 1
+            if exc.attempts_limit is not None and attempts >= exc.attempts_limit:
+                error = f"{exc} (gave up after {attempts} attempts)"
+                self.state.alerts_failed(ids, error)
+                log.error("alert failed topic=%s to=%s error=%s", topic, who, error)
+                return False
             wait = min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
+            if exc.retry_after is not None:
+                wait = min(max(exc.retry_after, 1.0), RETRY_MAX)
             self.state.alerts_deferred(ids, str(exc), now + wait)
             log.warning(
-                "alert deferred topic=%s to=%s retry_in=%.0fs error=%s", topic, recipient, wait, exc
+                "alert deferred topic=%s to=%s retry_in=%.0fs error=%s", topic, who, wait, exc
             )
             return False
         except PermanentFailure as exc:
             self.state.alerts_failed(ids, str(exc))
-            log.error("alert failed topic=%s to=%s error=%s", topic, recipient, exc)
+            log.error("alert failed topic=%s to=%s error=%s", topic, who, exc)
             return False
         self.state.alerts_sent(ids, time.time())
-        log.info("alert sent topic=%s to=%s items=%d", topic, recipient, len(rows))
+        log.info("alert sent topic=%s to=%s items=%d", topic, who, len(rows))
         return True
 
-    def _item(self, row: OutboxRow) -> AlertItem:
-        data = json.loads(row.payload)
+    def _item(self, data: dict[str, Any]) -> AlertItem:
         published = data.get("published")
         return AlertItem(
             item_id=data["item_id"],
@@ -255,7 +297,8 @@ class Sender:
             source_name=data["source_name"] or "",
             published=datetime.fromisoformat(published) if published else None,
             snippet=data["snippet"] or "",
-            terms=data["terms"],
+            terms=data.get("terms") or (),
+            highlights=[tuple(span) for span in data.get("highlights") or ()],
             also_reported=[
                 (outlet or url, url) for url, outlet in self.state.also_reported(data["item_id"])
             ],

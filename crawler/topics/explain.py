@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crawler.topics.query import And, Lang, Node, Not, Or, Term
+from crawler.topics.snippet import mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class Explanation:
     terms: dict[str, int]
     snippet: str
     failed: tuple[str, ...] = ()
+    highlights: tuple[tuple[int, int], ...] = ()  # where the matched terms are in `snippet`
 
     def render(self) -> str:
         """A few human-readable lines."""
@@ -33,7 +35,7 @@ class Explanation:
             lines.append("  failed:")
             lines.extend(f"    {reason}" for reason in self.failed)
         if self.snippet:
-            lines.append(f"  snippet: {self.snippet}")
+            lines.append(f"  snippet: {mark(self.snippet, self.highlights)}")
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -8,11 +8,11 @@ from collections.abc import Iterable
 from crawler.errors import QueryError
 from crawler.topics.channel import AtomFacts, Channel, build_channel
 from crawler.topics.explain import Explanation, Reasons
-from crawler.topics.models import Document, Topic, TopicMatch
+from crawler.topics.models import Document, Snippet, Span, Topic, TopicMatch
 from crawler.topics.plan import AtomTable, TopicPlan, Triggers, holds, plan_topic
 from crawler.topics.query import Term, parse_query
 from crawler.topics.scan import Scan
-from crawler.topics.snippet import cut, densest
+from crawler.topics.snippet import cut_with_spans, densest, merge_spans
 from crawler.topics.stemming import stem_language
 
 SNIPPET_FIELDS = ("text", "title")
@@ -89,13 +89,15 @@ class Matcher:
             for node, atom in atom_of.items()
             if isinstance(node, Term)
         }
+        snippet = self._snippet(plan, scan, held)
         return Explanation(
             topic=plan.name,
             query=plan.query,
             matched=holds(plan.program, held),
             terms=terms,
-            snippet=self._snippet(plan, scan, held),
+            snippet=snippet.text,
             failed=tuple(reasons.failed(query.root)),
+            highlights=snippet.highlights,
         )
 
     def _scan(self, doc: Document) -> Scan:
@@ -129,20 +131,43 @@ class Matcher:
     def _topic_match(self, plan: TopicPlan, scan: Scan, held: set[int]) -> TopicMatch:
         counts = scan.counts
         terms = {label: counts[atom] for label, atom in plan.positive if atom in held}
-        return TopicMatch(plan.name, terms, self._snippet(plan, scan, held))
+        snippet = self._snippet(plan, scan, held)
+        atoms = _held_atoms(plan, held)
+        spans = {name: tuple(_original_spans(atoms, scan, name)) for name in SNIPPET_FIELDS}
+        return TopicMatch(
+            plan.name,
+            terms,
+            snippet.text,
+            spans={name: found for name, found in spans.items() if found},
+            highlights=snippet.highlights,
+        )
 
-    def _snippet(self, plan: TopicPlan, scan: Scan, held: set[int]) -> str:
-        atoms = tuple(atom for _, atom in plan.positive if atom in held)
+    def _snippet(self, plan: TopicPlan, scan: Scan, held: set[int]) -> Snippet:
+        atoms = _held_atoms(plan, held)
         snippet = scan.snippets.get(atoms)
         if snippet is None:
             snippet = scan.snippets[atoms] = _make_snippet(atoms, scan)
         return snippet
 
 
-def _make_snippet(atoms: tuple[int, ...], scan: Scan) -> str:
+def _held_atoms(plan: TopicPlan, held: set[int]) -> tuple[int, ...]:
+    return tuple(atom for _, atom in plan.positive if atom in held)
+
+
+def _original_spans(atoms: tuple[int, ...], scan: Scan, name: str) -> list[Span]:
+    """Where the matched `atoms` are in field `name` as written, sorted, overlaps joined."""
+    return merge_spans(
+        [scan.original(name, hit) for atom in atoms for hit in scan.hit_spans(atom, name)]
+    )
+
+
+def _make_snippet(atoms: tuple[int, ...], scan: Scan) -> Snippet:
     doc = scan.doc
     for name in SNIPPET_FIELDS:
         hits = [span for atom in atoms for span in scan.hit_spans(atom, name)]
         if hits:
-            return cut(getattr(doc, name), scan.original(name, densest(hits)))
-    return cut(doc.text or doc.title, (0, 0))
+            text = getattr(doc, name)
+            spans = _original_spans(atoms, scan, name)
+            cut, highlights = cut_with_spans(text, scan.original(name, densest(hits)), spans)
+            return Snippet(cut, tuple(highlights))
+    return Snippet(cut_with_spans(doc.text or doc.title, (0, 0), [])[0], ())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+Span = tuple[int, int]  # [start, end) character offsets
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,22 @@ class TopicMatch:
     `terms` maps each query term found (as written in the query, ``title:`` prefix included) to
     its number of occurrences; `snippet` is about 200 characters of the text (or the title)
     around the densest cluster of those terms, with "…" where it was cut.
+
+    `spans` holds, per field ("title", "text"), where the matched terms are in the field as
+    written; `highlights` where they are in `snippet`. Both are sorted [start, end) character
+    offsets without overlaps: what a reader highlights, so nothing has to find the terms again.
     """
 
     name: str
     terms: dict[str, int]
     snippet: str
+    spans: dict[str, tuple[Span, ...]] = field(default_factory=dict)
+    highlights: tuple[Span, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """A snippet and where the matched terms are in it."""
+
+    text: str
+    highlights: tuple[Span, ...] = ()

@@ -13,7 +13,7 @@ from itertools import accumulate, count
 from operator import add
 
 from crawler.topics.channel import AtomFacts, Channel
-from crawler.topics.models import Document
+from crawler.topics.models import Document, Snippet
 from crawler.topics.stemming import stem_tokens
 from crawler.topics.text import Tokens
 
@@ -28,7 +28,7 @@ class Scan:
         self.doc = doc
         self.atoms = atoms
         self.counts: dict[int, int] = {}
-        self.snippets: dict[tuple[int, ...], str] = {}  # matched atoms -> snippet
+        self.snippets: dict[tuple[int, ...], Snippet] = {}  # matched atoms -> snippet
         self._channels: dict[bool, tuple[Channel, str | None]] = {}  # by "stemmed"
         self._hits: dict[tuple[str, str | None], dict[int, list[int]]] = {}
         self._tokens: dict[tuple[str, str | None], list[str]] = {}

@@ -22,10 +22,17 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str =
 
 
 class Daemon:
-    """`crawler run`; `launcher` replaces `-m crawler.cli`, e.g. a script that injects faults."""
+    """`crawler run`; `launcher` replaces `-m crawler.cli`, e.g. a script that injects faults;
+    `env` is added to the environment (without the test run's own CRAWLER_ variables)."""
 
-    def __init__(self, settings: Path, cwd: Path, launcher: list[str] | None = None) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    def __init__(
+        self,
+        settings: Path,
+        cwd: Path,
+        launcher: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")} | (env or {})
         self.log_path = cwd / f"daemon-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop())
         command = launcher or ["-m", "crawler.cli"]

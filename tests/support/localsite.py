@@ -4,6 +4,8 @@ with LocalSite() as site:
     site.route("/feed.xml", rss_bytes, "application/rss+xml")
     site.url("/feed.xml")     # http://127.0.0.1:<port>/feed.xml
     site.hits("/a.html")      # how often a path was requested
+    site.answer("/hook", [Route(b"", status=500)])   # the next POSTs get these, then the route
+    site.posts("/hook")       # [(headers, body)] of each POST, in order
 
 A `responder` answers the paths no route holds, for sites made on the fly (the benchmarks' feeds
 that change every cycle): `LocalSite(responder=lambda path, headers: Route(b"..."))`.
@@ -69,6 +71,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(route.body)
 
+    def do_POST(self) -> None:
+        """Record the request body, then answer with the next queued answer for the path (see
+        `LocalSite.answer`), else its route; an unknown path gets 200 and an empty body."""
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = self.path.split("?")[0]
+        with self.server.lock:
+            headers = {**dict(self.headers), "X-Arrived": str(time.time())}
+            self.server.log.append((self.path, headers))
+            self.server.bodies.append((path, self.path, headers, body))
+            queued = self.server.answers.get(path)
+            route = queued.pop(0) if queued else self.server.routes.get(path)
+        route = route or Route(b"", "text/plain")
+        if route.hang:
+            self.server.release.wait(60)
+            return
+        self.send_response(route.status)
+        self.send_header("Content-Type", route.content_type)
+        self.send_header("Content-Length", str(len(route.body)))
+        for name, value in route.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(route.body)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
@@ -82,6 +107,8 @@ class _Server(ThreadingHTTPServer):
 
     routes: dict[str, Route]
     log: list[tuple[str, dict[str, str]]]
+    bodies: list[tuple[str, str, dict[str, str], bytes]]  # path, path with query, headers, body
+    answers: dict[str, list[Route]]
     lock: Lock
     release: Event
     delay: float
@@ -108,6 +135,8 @@ class LocalSite:
         self.scheme = "https" if tls is not None else "http"
         self.server.routes = {"/robots.txt": Route(b"User-agent: *\nAllow: /\n", "text/plain")}
         self.server.log = []
+        self.server.bodies = []
+        self.server.answers = {}
         self.server.lock = Lock()
         self.server.release = Event()
         self.server.delay = delay  # seconds before each answer
@@ -161,6 +190,17 @@ class LocalSite:
     def requests(self) -> list[tuple[str, dict[str, str]]]:
         with self.server.lock:
             return list(self.server.log)
+
+    def answer(self, path: str, answers: list[Route]) -> str:
+        """Answer the next POSTs to `path` with `answers`, one each, then with its route."""
+        with self.server.lock:
+            self.server.answers[path] = list(answers)
+        return self.url(path)
+
+    def posts(self, path: str | None = None) -> list[tuple[str, dict[str, str], bytes]]:
+        """(path with query, headers, body) of each POST (to `path`), in arrival order."""
+        with self.server.lock:
+            return [(full, h, b) for p, full, h, b in self.server.bodies if path in (None, p)]
 
     def clear_log(self) -> None:
         with self.server.lock:
