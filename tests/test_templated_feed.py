@@ -33,9 +33,7 @@ def test_every_bulletin_is_queued_once_and_wire_copies_are_merged(
         page = article_page(copy.title, copy.text.split("\n"), outlet=f"Outlet {n}")
         site.route(path, page)
         paths.append(path)
-    entries = [
-        {"title": p, "link": site.url(p), "guid": p, "published": ago(1)} for p in paths
-    ]
+    entries = [{"title": p, "link": site.url(p), "guid": p, "published": ago(1)} for p in paths]
     site.route("/feed.xml", rss("Bulletins", entries), "application/rss+xml")
     settings = tmp_path / "crawler.toml"
     settings.write_text(
