@@ -78,9 +78,10 @@ def normalize_url(url: str) -> str:
 
 def site_of(url: str) -> str:
     """The site a URL belongs to: its registrable domain ("bbc.co.uk" for news.bbc.co.uk), or
-    its host where there is none (an IP address, localhost)."""
+    its host without "www." where there is none (an IP address, localhost, an unknown
+    suffix). courlan reads the public suffix list bundled with it: no network."""
     domain = courlan.extract_domain(url)
-    return domain or (urlsplit(url).hostname or "").lower()
+    return domain or (urlsplit(url).hostname or "").lower().removeprefix("www.")
 
 
 def site_canonical(page_url: str, canonical: str | None) -> str | None:
