@@ -114,8 +114,10 @@ def _distinct(values: list[str]) -> tuple[str, ...]:
 
 
 def _at_sentence_start(text: str, start: int) -> bool:
-    before = text[:start].rstrip(" \t\u00a0")
-    return not before or before[-1] in _SENTENCE_END
+    at = start - 1
+    while at >= 0 and text[at] in " \t\u00a0":
+        at -= 1
+    return at < 0 or text[at] in _SENTENCE_END
 
 
 def facts(text: str) -> Facts:
