@@ -80,8 +80,11 @@ def site_of(url: str) -> str:
     """The site a URL belongs to: its registrable domain ("bbc.co.uk" for news.bbc.co.uk), or
     its host without "www." where there is none (an IP address, localhost, an unknown
     suffix). courlan reads the public suffix list bundled with it: no network."""
-    domain = courlan.extract_domain(url)
-    return domain or (urlsplit(url).hostname or "").lower().removeprefix("www.")
+    try:
+        domain = courlan.extract_domain(url)
+        return domain or (urlsplit(url).hostname or "").lower().removeprefix("www.")
+    except ValueError:  # e.g. a broken IPv6 literal: no site
+        return ""
 
 
 def site_canonical(page_url: str, canonical: str | None) -> str | None:
@@ -89,7 +92,8 @@ def site_canonical(page_url: str, canonical: str | None) -> str | None:
     site. A canonical naming another site is a claim that never marks that URL as seen."""
     if not canonical:
         return None
-    if site_of(canonical) != site_of(page_url):
+    site = site_of(canonical)
+    if not site or site != site_of(page_url):
         return None
     return normalize_url(canonical)
 

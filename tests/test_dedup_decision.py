@@ -129,3 +129,22 @@ def test_a_reload_with_another_threshold_rebuilds_the_index(state: State) -> Non
     assert len(dedup.index) == len(FAMILY)
     _kind, copy = wire_copies(QUAKE, random.Random(1))[3]  # last paragraph cut: below 0.9
     dedup.check(page("http://b.example/cut", copy.title, copy.text))
+
+
+@pytest.mark.parametrize(
+    ("page_url", "canonical", "honoured"),
+    [
+        ("https://amp.courier.co.uk/a", "https://www.courier.co.uk/a", True),
+        ("https://courier.com/a", "https://www.herald.com/a", False),
+        ("http://127.0.0.1:8080/a", "http://127.0.0.1:9090/a", True),  # one host, one site
+        ("http://127.0.0.1:8080/a", "http://localhost:8080/a", False),
+        ("https://courier.com/a", "http://[::1", False),  # unparsable: never honoured
+        ("https://courier.com/a", "not a url", False),
+    ],
+)
+def test_canonicals_are_honoured_within_a_registrable_domain(
+    page_url: str, canonical: str, honoured: bool
+) -> None:
+    from crawler.dedup import site_canonical
+
+    assert (site_canonical(page_url, canonical) is not None) is honoured
