@@ -31,7 +31,6 @@ the short-body cut-off and `DEFAULT_THRESHOLD` were chosen with `bench/dedup.py`
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import zlib
 from collections.abc import Callable
@@ -127,9 +126,8 @@ class Signature:
         )
         if self.facts is None:
             return bytes((kind,)) + payload
-        facts_json = json.dumps(self.facts.to_json(), ensure_ascii=False, separators=(",", ":"))
         header = bytes((kind + _WITH_FACTS,)) + len(payload).to_bytes(2, "little")
-        return header + payload + facts_json.encode()
+        return header + payload + self.facts.to_bytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Signature:
@@ -143,10 +141,7 @@ class Signature:
             size = int.from_bytes(payload[:2], "little")
             if len(payload) < 2 + size:
                 raise ValueError("signature bytes too short")
-            try:
-                found = Facts.from_json(json.loads(payload[2 + size :].decode()))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ValueError(f"unreadable facts in a signature: {exc}") from exc
+            found = Facts.from_bytes(payload[2 + size :])
             kind, payload = kind - _WITH_FACTS, payload[2 : 2 + size]
         if kind == _KIND_MINHASH:
             return cls(hashvalues=payload, facts=found)

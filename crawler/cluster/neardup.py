@@ -7,7 +7,7 @@ candidates), with everything in Redis under `<prefix>:near:` and `<prefix>:lsh`:
     <p>:near:values          hash  key -> MinHash values, to verify candidates
     <p>:near:exact:<digest>  str   the first key with this exact signature (short bodies)
     <p>:near:exact-of        hash  key -> digest, to forget a key
-    <p>:near:facts           hash  key -> the body's facts (JSON), for the facts check
+    <p>:near:facts           hash  key -> the body's facts (`Facts.to_bytes`), for the check
     <p>:near:times           zset  key -> when it was added, for `dedup.keep`
 
 `find_or_add` is the decision and must be atomic across workers: the LSH query and the insert
@@ -20,7 +20,6 @@ trips, so workers seldom wait. A worker that dies holding it frees it after `LOC
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Callable
@@ -120,7 +119,7 @@ class SharedNearDuplicateIndex(NearDuplicateIndex):
             self._lsh.insert(key, self._lean(sig), check_duplication=False)
             pipe.hset(self._values_key, key, sig.hashvalues)
         if sig.facts is not None:
-            pipe.hset(self._facts_key, key, json.dumps(sig.facts.to_json(), ensure_ascii=False))
+            pipe.hset(self._facts_key, key, sig.facts.to_bytes())
         pipe.zadd(self._times_key, {key: time.time()})
         pipe.execute()
 

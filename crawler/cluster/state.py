@@ -283,7 +283,7 @@ class ClusterState(SharedOutbox, State):
         """Kept by the shared index itself with the signature (`<p>:near:facts`)."""
         data = self.redis.hget(self.key("near", "facts"), content_hash)
         try:
-            return None if data is None else Facts.from_json(json.loads(data))
+            return None if data is None else Facts.from_bytes(data)
         except ValueError:  # unreadable: as if unknown
             return None
 
