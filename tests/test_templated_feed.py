@@ -18,6 +18,16 @@ FAMILIES = ("earthquake", "market close", "weather warning", "transit notice")
 def test_every_bulletin_is_queued_once_and_wire_copies_are_merged(
     site: LocalSite, tmp_path: Path
 ) -> None:
+    _serve_and_check(site, tmp_path, cluster="")
+
+
+def test_in_cluster_mode_the_facts_are_checked_through_redis(
+    site: LocalSite, tmp_path: Path, redis_url: str
+) -> None:
+    _serve_and_check(site, tmp_path, cluster=f'[cluster]\nredis = "{redis_url}"\n')
+
+
+def _serve_and_check(site: LocalSite, tmp_path: Path, cluster: str) -> None:
     rng = random.Random(11)
     families = bulletin_families(rng, per_family=8)
     bulletins = [b for family in FAMILIES for b in families[family]]
@@ -37,7 +47,7 @@ def test_every_bulletin_is_queued_once_and_wire_copies_are_merged(
     site.route("/feed.xml", rss("Bulletins", entries), "application/rss+xml")
     settings = tmp_path / "crawler.toml"
     settings.write_text(
-        f'{base_settings(tmp_path, site)}[[feeds]]\nurl = "{site.url("/feed.xml")}"\n'
+        f'{base_settings(tmp_path, site)}{cluster}[[feeds]]\nurl = "{site.url("/feed.xml")}"\n'
     )
 
     result = run_crawler("--settings", str(settings), "once", cwd=tmp_path)
