@@ -13,8 +13,20 @@ builds the same one:
   (byline, disclaimer, share lines), and the second body with a background paragraph of the
   first appended. The right answer is "no duplicate".
 
+Templated bulletins (tests/support/bulletins.py): eight families of reports written from one
+template with other facts (earthquakes, market closes, sports results, weather warnings, company
+results, election results, exchange rates, transit notices), seeded, 20 of each. The instances
+of a family are negatives among themselves; wire copies of some of them (a credit line, a new
+headline, a byline, the last paragraph cut) are positives; near twins (one figure, the weekday
+or the place changed: the next reading, the same closure a week later, the same warning for
+another region) are negatives against their family. The decision measured there, and on
+the set above, is crawler/dedup.py's: near wording (the index) and facts that agree
+(`crawler.fingerprint.agreement`, passed as `accept` to `find_or_add`).
+
 Prints a precision/recall table over shingle sizes and thresholds, details at the chosen
-setting, throughput (signature + find + add) and the index memory per 100,000 signatures.
+setting, the same for the decision with facts over several rules on both sets and per
+template family, throughput (signature + find + add) and the index memory per 100,000
+signatures.
 
     .venv/bin/python bench/dedup.py [--memory-signatures N]
 """
@@ -40,7 +52,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crawler.dedup import normalize_text  # noqa: E402
+from crawler.fingerprint import (  # noqa: E402
+    MIN_SHARED_NAMES,
+    MIN_SHARED_NUMBERS,
+    Facts,
+    agreement,
+    normalize_text,
+)
 from crawler.neardup import (  # noqa: E402
     DEFAULT_THRESHOLD,
     NUM_PERM,
@@ -50,6 +68,8 @@ from crawler.neardup import (  # noqa: E402
     shingles,
     signature,
 )
+
+from tests.support.bulletins import Bulletin, bulletin_families, near_twins, wire_copies  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "article-extraction-benchmark" / "ground-truth.json"
 SEED = 20240611
@@ -321,6 +341,215 @@ def memory_per_100k(count: int) -> float:
     return used / count * 100_000 / 2**20
 
 
+# -- the decision with facts: templated bulletins and the set above ---------------------------
+
+TEMPLATE_SEED = 20261202
+PER_FAMILY = 20
+COPIED_PER_FAMILY = 5  # instances of each family that get wire copies
+Rule = tuple[float, float] | None  # (min shared numbers, min shared names); None: words only
+RULES: tuple[Rule, ...] = (
+    None,
+    (0.5, 0.5),
+    (0.8, 0.8),
+    (0.9, 0.8),
+    (1.0, 0.5),
+    (1.0, 0.7),
+    (1.0, 0.8),
+    (1.0, 0.9),
+    (1.0, 1.0),
+)
+CHOSEN: Rule = (MIN_SHARED_NUMBERS, MIN_SHARED_NAMES)
+
+
+@dataclass(slots=True)
+class Templated:
+    """The template families, and the wire copies of some of their instances."""
+
+    families: dict[str, list[Bulletin]]
+    copies: list[tuple[str, str, str, Bulletin]]  # (family, kind, key of the original, copy)
+    twins: list[tuple[str, str, Bulletin]]  # (family, kind, twin): another story, nearly equal
+
+
+def build_templated() -> Templated:
+    rng = random.Random(TEMPLATE_SEED)
+    families = bulletin_families(rng, PER_FAMILY)
+    copies = [
+        (family, kind, f"{family}-{n:02d}", copy)
+        for family, bulletins in families.items()
+        for n, bulletin in enumerate(bulletins[:COPIED_PER_FAMILY])
+        for kind, copy in wire_copies(bulletin, rng)
+    ]
+    twins = [
+        (family, kind, twin)
+        for family, bulletins in families.items()
+        for bulletin in bulletins
+        for kind, twin in near_twins(bulletin, rng)
+    ]
+    return Templated(families, copies, twins)
+
+
+def decide(
+    index: NearDuplicateIndex,
+    key: str,
+    sig: Signature,
+    facts_of: dict[str, Facts | None],
+    rule: Rule,
+    *,
+    keep: bool = True,
+) -> str | None:
+    """crawler/dedup.py's decision: the key of the best earlier body whose wording is near and
+    whose facts agree by `rule` (wording alone for None), or None after keeping `sig` under
+    `key` (`keep=False`: a query only, taken out again)."""
+
+    def same_facts(candidate: str, _similarity: float) -> bool:
+        theirs, ours = facts_of.get(candidate), sig.facts
+        if rule is None or theirs is None or ours is None:
+            return True
+        return agreement(ours, theirs, min_numbers=rule[0], min_names=rule[1]).agree
+
+    match = index.find_or_add(key, sig, accept=same_facts)
+    if match is not None:
+        return match.key
+    if keep:
+        facts_of[key] = sig.facts
+    else:
+        index.remove(key)
+    return None
+
+
+def evaluate_with_facts(
+    data: Labelled, sigs: dict[int, Signature], threshold: float, rule: Rule
+) -> Result:
+    """`evaluate` with the whole decision: near wording and facts that agree."""
+    result = Result()
+    facts_of: dict[str, Facts | None] = {}
+    index = NearDuplicateIndex(threshold)
+    for key, doc in data.originals:
+        result.negatives += 1
+        if decide(index, key, sigs[id(doc)], facts_of, rule) is not None:
+            result.fp += 1
+            result.false["other original"] += 1
+    for n, (kind, key, doc) in enumerate(data.positives):
+        result.positives += 1
+        found = decide(index, f"q-{n}", sigs[id(doc)], facts_of, rule, keep=False)
+        if found == key:
+            result.tp += 1
+        else:
+            result.missed[kind] += 1
+            if found is not None:
+                result.fp += 1
+                result.false[f"{kind} (wrong original)"] += 1
+    pairs = NearDuplicateIndex(threshold)
+    pair_facts: dict[str, Facts | None] = {}
+    for n, (_kind, indexed, _query) in enumerate(data.negative_pairs):
+        pairs.add(f"neg-{n:04d}", sigs[id(indexed)])
+        pair_facts[f"neg-{n:04d}"] = sigs[id(indexed)].facts
+    for n, (kind, _indexed, query) in enumerate(data.negative_pairs):
+        result.negatives += 1
+        if decide(pairs, f"q-{n}", sigs[id(query)], pair_facts, rule, keep=False):
+            result.fp += 1
+            result.false[kind] += 1
+    return result
+
+
+@dataclass(slots=True)
+class FamilyResult:
+    merged: int = 0  # bulletins merged into an earlier one of the family
+    twins_merged: int = 0
+    twins: int = 0
+    copies_found: int = 0
+    copies: int = 0
+
+
+def evaluate_templated(
+    data: Templated, threshold: float, rule: Rule
+) -> tuple[Result, dict[str, FamilyResult]]:
+    """Each family's bulletins one after another into a fresh index (a merge is a false
+    positive), then every wire copy against all bulletins (found: its original). Each near twin
+    is checked against its family too, counted per family only: they are stricter than life
+    (every other fact equal), a measure of how far the rule goes, not part of the set."""
+    result = Result()
+    families = {family: FamilyResult() for family in data.families}
+    indexes: dict[str, tuple[NearDuplicateIndex, dict[str, Facts | None]]] = {}
+    everything = NearDuplicateIndex(threshold)
+    all_facts: dict[str, Facts | None] = {}
+    for family, bulletins in data.families.items():
+        index = NearDuplicateIndex(threshold)
+        facts_of: dict[str, Facts | None] = {}
+        indexes[family] = index, facts_of
+        for n, bulletin in enumerate(bulletins):
+            sig = signature(bulletin.title, bulletin.text)
+            result.negatives += 1
+            if decide(index, f"{family}-{n:02d}", sig, facts_of, rule) is not None:
+                families[family].merged += 1
+                result.fp += 1
+                result.false[family] += 1
+            everything.add(f"{family}-{n:02d}", sig)
+            all_facts[f"{family}-{n:02d}"] = sig.facts
+    for n, (family, _kind, twin) in enumerate(data.twins):  # counted apart from `result`
+        families[family].twins += 1
+        index, facts_of = indexes[family]
+        sig = signature(twin.title, twin.text)
+        if decide(index, f"twin-{n}", sig, facts_of, rule, keep=False) is not None:
+            families[family].twins_merged += 1
+    for n, (family, kind, key, copy) in enumerate(data.copies):
+        result.positives += 1
+        families[family].copies += 1
+        sig = signature(copy.title, copy.text)
+        found = decide(everything, f"copy-{n}", sig, all_facts, rule, keep=False)
+        if found == key:
+            result.tp += 1
+            families[family].copies_found += 1
+        else:
+            result.missed[kind] += 1
+            if found is not None:
+                result.fp += 1
+                result.false[f"{kind} (wrong original)"] += 1
+    return result, families
+
+
+def report_facts(data: Labelled, templated: Templated) -> None:
+    """The decision with facts, on both sets, for each rule of `RULES`, and per family."""
+    sigs = {id(d): signature(d.title, d.text) for d in all_docs(data)}
+    copies = Counter(kind for _f, kind, _key, _copy in templated.copies)
+    twins = Counter(kind for _f, kind, _twin in templated.twins)
+    print(
+        f"\ntemplated bulletins: {len(templated.families)} families of {PER_FAMILY}; "
+        f"{len(templated.copies)} wire copies {dict(copies)}; "
+        f"{len(templated.twins)} near twins {dict(twins)}"
+    )
+    print(f"decision with facts at threshold {DEFAULT_THRESHOLD} (precision/recall):")
+    print("  numbers/names   existing set    templated set   bulletins merged  twins merged")
+    for rule in RULES:
+        existing = evaluate_with_facts(data, sigs, DEFAULT_THRESHOLD, rule)
+        bulletins, families = evaluate_templated(templated, DEFAULT_THRESHOLD, rule)
+        label = "words only" if rule is None else f"{rule[0]:.1f} / {rule[1]:.1f}"
+        print(
+            f"  {label:<14}  {existing.precision:.4f}/{existing.recall:.4f}  "
+            f"{bulletins.precision:.4f}/{bulletins.recall:.4f}  "
+            f"{sum(f.merged for f in families.values()):>8}/{len(templated.families) * PER_FAMILY}"
+            f"  {sum(f.twins_merged for f in families.values()):>8}/{len(templated.twins)}"
+            + ("  (chosen)" if rule == CHOSEN else "")
+        )
+    existing = evaluate_with_facts(data, sigs, DEFAULT_THRESHOLD, CHOSEN)
+    bulletins, families = evaluate_templated(templated, DEFAULT_THRESHOLD, CHOSEN)
+    _, words_only = evaluate_templated(templated, DEFAULT_THRESHOLD, None)
+    print(f"\nat numbers {MIN_SHARED_NUMBERS} / names {MIN_SHARED_NAMES}:")
+    for name, r in (("existing set", existing), ("templated set", bulletins)):
+        print(
+            f"  {name}: precision {r.precision:.4f}  recall {r.recall:.4f}  (tp {r.tp}, "
+            f"fp {r.fp}, positives {r.positives}, negatives {r.negatives})"
+        )
+        print(f"    missed by kind: {dict(r.missed)}; false by kind: {dict(r.false)}")
+    print("  family            merged: words only  with facts  twins merged  copies found")
+    for family, f in families.items():
+        print(
+            f"  {family:<17} {words_only[family].merged:>12}/{PER_FAMILY:<6}"
+            f"{f.merged:>5}/{PER_FAMILY:<6}{f.twins_merged:>7}/{f.twins:<6}"
+            f"{f.copies_found:>7}/{f.copies}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--memory-signatures", type=int, default=100_000)
@@ -371,6 +600,8 @@ def main() -> None:
     for kind, values in sorted(by_size[SHINGLE_SIZE].items()):
         v = sorted(values)
         print(f"    {kind:<22} {v[0]:.3f} / {v[len(v) // 2]:.3f} / {v[-1]:.3f}  (n={len(v)})")
+
+    report_facts(data, build_templated())
 
     sig_rate, rate = throughput(data)
     print(

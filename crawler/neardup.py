@@ -12,9 +12,14 @@ Usage::
 
     index = NearDuplicateIndex()
     sig = signature(title, text)          # pure: may run in a worker process
-    owner = index.find(sig)
-    if owner is None:
-        index.add(item_id, sig)           # and persist sig.to_bytes() next to the item
+    match = index.find_or_add(item_id, sig, accept=lambda key, similarity: True)
+    if match is None:                     # new: kept under item_id; persist sig.to_bytes()
+        ...
+    else:                                 # match.key, match.similarity: the earlier body
+        ...
+
+`accept` is how the caller adds its own test to the wording's: crawler/dedup.py passes the
+check that the two bodies' facts agree, so the best candidate whose facts agree wins.
 
 Signatures are stable across processes and runs (the shingle hash is CRC-32 and the MinHash
 permutations come from a fixed seed and scheme), so the state database can keep
@@ -28,19 +33,22 @@ from __future__ import annotations
 import hashlib
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from crawler.dedup import normalize_text
+from crawler.fingerprint import Facts, facts, normalize_text
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "NUM_PERM",
     "SHINGLE_SIZE",
     "SHORT_BODY_WORDS",
+    "Match",
     "NearDuplicateIndex",
     "Signature",
     "best_candidate",
@@ -70,19 +78,23 @@ _SEED = 1
 _SCHEME = "affine32"
 _KIND_MINHASH = 1
 _KIND_EXACT = 2
+_WITH_FACTS = 2  # added to the kind: a payload length, the payload, then the facts as JSON
 _VALUES = np.dtype("<u4")
 
 
 @dataclass(frozen=True, slots=True)
 class Signature:
-    """What is kept of one body: MinHash values (or, for a short body, an exact key).
+    """What is kept of one body: MinHash values (or, for a short body, an exact key), and the
+    facts the body carries (`crawler.fingerprint.facts`).
 
-    Exactly one of the two fields is non-empty: `hashvalues` holds the MinHash as little-endian
-    uint32 values, `exact_key` a 16-byte digest of the normalised title and body.
+    Exactly one of the first two fields is non-empty: `hashvalues` holds the MinHash as
+    little-endian uint32 values, `exact_key` a 16-byte digest of the normalised title and body.
+    `facts` is None for a signature stored before facts were kept: its facts are unknown.
     """
 
     hashvalues: bytes = b""
     exact_key: bytes = b""
+    facts: Facts | None = None
 
     def __post_init__(self) -> None:
         if bool(self.hashvalues) == bool(self.exact_key):
@@ -101,21 +113,40 @@ class Signature:
         return len(self.hashvalues) // _VALUES.itemsize
 
     def to_bytes(self) -> bytes:
-        """Compact form for a BLOB column: one kind byte, then the values or the key."""
-        if self.exact_key:
-            return bytes((_KIND_EXACT,)) + self.exact_key
-        return bytes((_KIND_MINHASH,)) + self.hashvalues
+        """Compact form for a BLOB column: one kind byte, then the values or the key; with
+        facts, the kind says so and the payload's length (2 bytes) and the facts (compact
+        JSON) follow."""
+        kind, payload = (
+            (_KIND_EXACT, self.exact_key)
+            if self.exact_key
+            else (
+                _KIND_MINHASH,
+                self.hashvalues,
+            )
+        )
+        if self.facts is None:
+            return bytes((kind,)) + payload
+        header = bytes((kind + _WITH_FACTS,)) + len(payload).to_bytes(2, "little")
+        return header + payload + self.facts.to_bytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Signature:
-        """The signature `to_bytes` wrote; ValueError for anything else."""
+        """The signature `to_bytes` wrote, also in the form without facts; ValueError for
+        anything else."""
         if len(data) < 2:
             raise ValueError("signature bytes too short")
         kind, payload = data[0], bytes(data[1:])
+        found: Facts | None = None
+        if kind in (_KIND_MINHASH + _WITH_FACTS, _KIND_EXACT + _WITH_FACTS):
+            size = int.from_bytes(payload[:2], "little")
+            if len(payload) < 2 + size:
+                raise ValueError("signature bytes too short")
+            found = Facts.from_bytes(payload[2 + size :])
+            kind, payload = kind - _WITH_FACTS, payload[2 : 2 + size]
         if kind == _KIND_MINHASH:
-            return cls(hashvalues=payload)
+            return cls(hashvalues=payload, facts=found)
         if kind == _KIND_EXACT:
-            return cls(exact_key=payload)
+            return cls(exact_key=payload, facts=found)
         raise ValueError(f"unknown signature kind {kind}")
 
     def values(self) -> np.ndarray:
@@ -144,16 +175,18 @@ def signature(
     Word shingles of `shingle_size` words over `normalize_text(text)`, hashed with CRC-32 into a
     MinHash of `num_perm` values; the title is left out, so a new headline does not hide a
     copy. A body of fewer than `SHORT_BODY_WORDS` words gets an exact key of its normalised
-    title and body instead. Pure and picklable: it can run in a worker process.
+    title and body instead. The facts are the body's (`crawler.fingerprint.facts`). Pure and
+    picklable: it can run in a worker process.
     """
     body = normalize_text(text)
     words = body.split()
     if len(words) < SHORT_BODY_WORDS:
         exact = f"{normalize_text(title)}\n{body}".encode()
-        return Signature(exact_key=hashlib.blake2b(exact, digest_size=16).digest())
+        key = hashlib.blake2b(exact, digest_size=16).digest()
+        return Signature(exact_key=key, facts=facts(text))
     minhash = _empty_minhash(num_perm).copy()
     minhash.update_batch([zlib.crc32(s.encode()) for s in shingles(words, shingle_size)])
-    return Signature(hashvalues=minhash.hashvalues.astype(_VALUES).tobytes())
+    return Signature(hashvalues=minhash.hashvalues.astype(_VALUES).tobytes(), facts=facts(text))
 
 
 def _candidate_probability(jaccard: float, bands: int, rows: int) -> float:
@@ -187,19 +220,48 @@ def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int] | 
     return bands, -negative_rows
 
 
+class Match(NamedTuple):
+    """An earlier body found for a query: its key and the estimated Jaccard similarity."""
+
+    key: str
+    similarity: float
+
+
+Accept = Callable[[str, float], bool]
+"""`accept(candidate_key, similarity)`: may the query be merged with this candidate?"""
+
+
+def ranked_candidates(
+    query: LeanMinHash, candidates: list[str], values: list[bytes], min_matches: int
+) -> list[Match]:
+    """The LSH candidates (with their stored MinHash values) with at least `min_matches` equal
+    values, the highest estimated Jaccard similarity first, ties to the smallest key."""
+    if not candidates:
+        return []
+    stored = np.frombuffer(b"".join(values), dtype=_VALUES)
+    matches = (stored.reshape(len(candidates), -1) == query.hashvalues).sum(axis=1)
+    size = len(query.hashvalues)
+    ranked = sorted(
+        (-int(n), str(k)) for k, n in zip(candidates, matches, strict=True) if n >= min_matches
+    )
+    return [Match(key, -negative / size) for negative, key in ranked]
+
+
 def best_candidate(
     query: LeanMinHash, candidates: list[str], values: list[bytes], min_matches: int
 ) -> str | None:
-    """Of the LSH candidates (sorted, with their stored MinHash values), the one with the most
-    equal values (the highest estimated Jaccard similarity), if it has at least `min_matches`."""
-    if not candidates:
-        return None
-    stored = np.frombuffer(b"".join(values), dtype=_VALUES)
-    matches = (stored.reshape(len(candidates), -1) == query.hashvalues).sum(axis=1)
-    best = int(np.argmax(matches))
-    if matches[best] < min_matches:
-        return None
-    return str(candidates[best])
+    """Of the LSH candidates (with their stored MinHash values), the one with the most equal
+    values (the highest estimated Jaccard similarity), if it has at least `min_matches`."""
+    ranked = ranked_candidates(query, candidates, values, min_matches)
+    return ranked[0].key if ranked else None
+
+
+def first_accepted(key: str, matches: list[Match], accept: Accept | None) -> Match | None:
+    """The first of `matches` (best first) other than `key` itself that `accept` takes."""
+    for match in matches:
+        if match.key != key and (accept is None or accept(match.key, match.similarity)):
+            return match
+    return None
 
 
 class NearDuplicateIndex:
@@ -236,20 +298,26 @@ class NearDuplicateIndex:
         Of several, the one with the highest estimated Jaccard similarity; ties go to the
         smallest key. For an exact signature, the first key added with the same exact key.
         """
+        matches = self.matches(sig)
+        return matches[0].key if matches else None
+
+    def matches(self, sig: Signature) -> list[Match]:
+        """Every earlier body at or above the threshold, best first (see `find`); for an
+        exact signature, the keys with the same exact key (similarity 1.0) in the order added."""
         if sig.is_exact:
-            owners = self._exact.get(sig.exact_key)
-            return owners[0] if owners else None
+            return [Match(k, 1.0) for k in self._exact.get(sig.exact_key, [])]
         query = self._lean(sig)
         candidates = sorted(self._lsh.query(query))
-        return best_candidate(
+        return ranked_candidates(
             query, candidates, [self._values[k] for k in candidates], self._min_matches
         )
 
-    def find_or_add(self, key: str, sig: Signature) -> str | None:
-        """The decision in one step: the key of an earlier near-duplicate of `sig` (not `key`
-        itself), or None after keeping `sig` under `key`."""
-        earlier = self.find(sig)
-        if earlier is not None and earlier != key:
+    def find_or_add(self, key: str, sig: Signature, accept: Accept | None = None) -> Match | None:
+        """The decision in one step: the best earlier body at or above the threshold (not `key`
+        itself) that `accept(candidate_key, similarity)` takes (any, without `accept`), or None
+        after keeping `sig` under `key`. The facts check of crawler/dedup.py is the `accept`."""
+        earlier = first_accepted(key, self.matches(sig), accept)
+        if earlier is not None:
             return earlier
         self.add(key, sig)
         return None

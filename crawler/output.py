@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from crawler.config import Settings
-from crawler.dedup import normalize_url
+from crawler.dedup import page_urls
 from crawler.errors import CrawlerError
 from crawler.queue import Queue
 from crawler.state import ItemRecord, State
@@ -150,7 +150,11 @@ def reconcile(queue: Queue, state: State) -> int:
             except (OSError, ValueError) as exc:
                 log.error("unreadable queue file %s: %s", queued.path, exc)
                 continue
-            urls = [normalize_url(u) for u in (item.get("url"), item.get("canonical_url")) if u]
+            urls = (
+                page_urls(item["url"], canonical=item.get("canonical_url"))
+                if item.get("url")
+                else []
+            )
             state.record_article(
                 urls=urls or [queued.id],
                 outcome="queued",

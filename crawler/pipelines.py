@@ -23,12 +23,11 @@ from scrapy.exceptions import DropItem
 from ulid import ULID
 
 from crawler.archive import backfill
-from crawler.dedup import content_hash, normalize_url
+from crawler.dedup import Deduplicator, page_urls
 from crawler.delivery import deliver
 from crawler.errors import QueueError
 from crawler.extract import extract, is_html
 from crawler.items import Page, Rejected, article_record, item_document, make_item
-from crawler.neardup import NearDuplicateIndex, Signature, signature
 from crawler.queue import Queue
 from crawler.signals import delivery_failed, housekeeping, settings_reloaded
 from crawler.state import State
@@ -37,7 +36,7 @@ from crawler.topics import Matcher, Topic
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from crawler.config import DedupSettings, Settings
+    from crawler.config import Settings
 
 log = logging.getLogger("crawler.pipelines")
 
@@ -107,17 +106,12 @@ class ExtractPipeline:
 
 
 class DedupPipeline:
-    """Drops a page whose canonical URL, body or near-identical body was seen before (see
-    crawler/dedup.py and crawler/neardup.py); a copy of a queued item is recorded as "also
-    reported by" on it."""
+    """Drops a page that repeats a story (see crawler/dedup.py, where it is decided); a copy of
+    a queued item is recorded as "also reported by" on it."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.index: NearDuplicateIndex  # the state's, made when the spider opens
-
-    @property
-    def settings(self) -> DedupSettings:
-        return _config(self.crawler).dedup
+        self.dedup: Deduplicator  # made when the spider opens, on the spider's state
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -127,58 +121,19 @@ class DedupPipeline:
         return pipeline
 
     def open_spider(self) -> None:
-        self.load_index(self.settings)
+        self.dedup = Deduplicator(_state(self.crawler), _config(self.crawler).dedup)
+        self.dedup.load()
 
     def reloaded(self, config: Settings) -> None:
-        """A changed `dedup.near_threshold` rebuilds the index with it (`dedup.keep` is read
-        where it is used: the next housekeeping expires by the new one)."""
-        if config.dedup.near_threshold != self.index.threshold:
-            self.load_index(config.dedup)
-
-    def load_index(self, settings: DedupSettings) -> None:
-        """Rebuild the near-duplicate index from the signatures kept in the state database."""
-        state = _state(self.crawler)
-        self.index = state.near_duplicate_index(settings.near_threshold)
-        state.forget_seen(time.time() - settings.keep.total_seconds())
-        state.purge_signatures(time.time() - settings.keep.total_seconds())
-        for key, data in state.signatures():
-            self.index.add(key, Signature.from_bytes(data))
-        log.debug("near-duplicate index loaded signatures=%d", len(self.index))
+        if hasattr(self, "dedup"):
+            self.dedup.reloaded(config.dedup)
 
     def expire(self) -> None:
-        """Drop signatures past `dedup.keep` from the database and the index, and forget the
-        URLs and entries of that age that no source lists any more."""
-        cutoff = time.time() - self.settings.keep.total_seconds()
-        gone = _state(self.crawler).forget_seen(cutoff)
-        if any(gone.values()):
-            log.info("forgot %s", " ".join(f"{k}={v}" for k, v in gone.items()))
-        for key in _state(self.crawler).purge_signatures(cutoff):
-            self.index.remove(key)
+        self.dedup.expire()
 
     @_writes
     def process_item(self, page: Page) -> Page:
-        assert page.article is not None
-        state = _state(self.crawler)
-        own = {normalize_url(page.requested_url), normalize_url(page.url)}
-        if page.article.canonical_url:
-            canonical = normalize_url(page.article.canonical_url)
-            if canonical not in own and state.url_seen(canonical):
-                raise Rejected("duplicate-url", canonical)
-        page.content_hash = content_hash(page.article.text)
-        owner = state.claim_fingerprint(page.content_hash, page.url)
-        if owner is not None:
-            item_id, first_url = owner
-            if item_id is not None:
-                state.record_also_reported(item_id, page.url, page.source.display_name)
-            raise Rejected("duplicate", f"same text as {first_url}", duplicate_of=item_id)
-        sig = signature(page.article.title or "", page.article.text)
-        earlier = self.index.find_or_add(page.content_hash, sig)
-        if earlier is not None:
-            item_id, first_url = state.fingerprint_owner(earlier) or (None, "an expired item")
-            if item_id is not None:
-                state.record_also_reported(item_id, page.url, page.source.display_name)
-            raise Rejected("near-duplicate", f"same story as {first_url}", duplicate_of=item_id)
-        state.add_signature(page.content_hash, sig.to_bytes())
+        self.dedup.check(page)
         return page
 
 
@@ -285,11 +240,9 @@ class QueuePipeline:
 
 
 def _urls(page: Page) -> list[str]:
-    """Every URL a page is known by, normalised: as linked, after redirects, canonical."""
-    urls = [normalize_url(page.requested_url), normalize_url(page.url)]
-    if page.article is not None and page.article.canonical_url:
-        urls.append(normalize_url(page.article.canonical_url))
-    return urls
+    """Every URL a page is known by, normalised (`crawler.dedup.page_urls`)."""
+    canonical = page.article.canonical_url if page.article is not None else None
+    return page_urls(page.url, page.requested_url, canonical)
 
 
 def compile_topics(config: Settings) -> Matcher | None:

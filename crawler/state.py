@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from crawler.errors import StateError
 
 if TYPE_CHECKING:
+    from crawler.fingerprint import Facts
     from crawler.neardup import NearDuplicateIndex
     from crawler.schedule import PollOutcome
 
@@ -563,6 +564,21 @@ class State:
 
     def signatures(self) -> list[tuple[str, bytes]]:
         return list(self._db.execute("SELECT hash, signature FROM signatures ORDER BY seen_at"))
+
+    def signature_facts(self, content_hash: str) -> Facts | None:
+        """The facts stored with a body's signature; None when there is no signature or it was
+        stored before facts were kept (or cannot be read)."""
+        from crawler.neardup import Signature
+
+        row = self._db.execute(
+            "SELECT signature FROM signatures WHERE hash = ?", (content_hash,)
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            return Signature.from_bytes(row[0]).facts
+        except ValueError:
+            return None
 
     def purge_signatures(self, before: float) -> list[str]:
         """Forget signatures older than `before`; returns their hashes."""

@@ -311,7 +311,16 @@ def test_two_workers_racing_on_one_story_decide_it_once(tmp_path: Path, redis_ur
         assert sum(owner is None for owner in exact) == 1, exact
         assert sum(earlier is None for earlier in near) == 1, near
         winner = near.index(None)
-        assert near[1 - winner] == f"h{round_}-{winner}"
+        assert near[1 - winner].key == f"h{round_}-{winner}"  # type: ignore[union-attr]
+
+    # the facts travel with the signature: another worker checks them too
+    quake = " ".join(story(99)) + " A magnitude 4.6 quake struck Hilo at 14:32."
+    sig = signature("t", quake)
+    assert indexes[0].find_or_add("quake", sig) is None
+    assert states[1].signature_facts("quake") == sig.facts
+    assert states[1].signature_facts("never-added") is None
+    indexes[1].remove("quake")
+    assert states[0].signature_facts("quake") is None
 
 
 def race(*steps: Callable[[int], object]) -> list[list[object]]:

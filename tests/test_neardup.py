@@ -152,9 +152,12 @@ def test_adding_a_key_again_replaces_it(index: NearDuplicateIndex) -> None:
 
 
 def test_bytes_are_compact_and_checked() -> None:
-    assert len(sig(BODY).to_bytes()) == 1 + 4 * NUM_PERM
-    assert len(signature("a", "b").to_bytes()) == 17
-    for bad in (b"", b"\x01", b"\x09abcd", b"\x01abc"):
+    bare = Signature(hashvalues=sig(BODY).hashvalues)
+    assert len(bare.to_bytes()) == 1 + 4 * NUM_PERM
+    assert len(Signature(exact_key=signature("a", "b").exact_key).to_bytes()) == 17
+    with_facts = sig(BODY).to_bytes()
+    assert len(with_facts) < 1 + 2 + 4 * NUM_PERM + 300  # the facts are a few words
+    for bad in (b"", b"\x01", b"\x09abcd", b"\x01abc", b"\x03\x04\x00abcd{", b"\x04\xff\x00ab"):
         with pytest.raises(ValueError):
             Signature.from_bytes(bad)
 

@@ -32,6 +32,7 @@ Near duplicates (`cluster/neardup.py`):
     <p>:near:exact:<digest>  str   the first key with this exact signature (short bodies)
     <p>:near:exact-of        hash  key -> digest, to forget a key
     <p>:near:times           zset  key -> when it was added, for `dedup.keep`
+    <p>:near:facts           hash  key -> the body's facts (`Facts.to_bytes`), for the check
     <p>:near:lock            str   the lock around a lookup-and-insert
 
 Alerts (`cluster/outbox.py`):

@@ -7,6 +7,7 @@ candidates), with everything in Redis under `<prefix>:near:` and `<prefix>:lsh`:
     <p>:near:values          hash  key -> MinHash values, to verify candidates
     <p>:near:exact:<digest>  str   the first key with this exact signature (short bodies)
     <p>:near:exact-of        hash  key -> digest, to forget a key
+    <p>:near:facts           hash  key -> the body's facts (`Facts.to_bytes`), for the check
     <p>:near:times           zset  key -> when it was added, for `dedup.keep`
 
 `find_or_add` is the decision and must be atomic across workers: the LSH query and the insert
@@ -28,10 +29,12 @@ from datasketch import MinHashLSH
 
 from crawler.neardup import (
     NUM_PERM,
+    Accept,
+    Match,
     NearDuplicateIndex,
     Signature,
-    best_candidate,
     lsh_params,
+    ranked_candidates,
 )
 
 LOCK_TIMEOUT = 10.0  # seconds a dead worker's lock lingers
@@ -75,6 +78,7 @@ class SharedNearDuplicateIndex(NearDuplicateIndex):
         self._values_key = key("near", "values")
         self._exact_of_key = key("near", "exact-of")
         self._times_key = key("near", "times")
+        self._facts_key = key("near", "facts")
 
     def __len__(self) -> int:
         return int(self.redis.hlen(self._values_key)) + int(self.redis.hlen(self._exact_of_key))
@@ -84,21 +88,24 @@ class SharedNearDuplicateIndex(NearDuplicateIndex):
             self.redis.hexists(self._values_key, key) or self.redis.hexists(self._exact_of_key, key)
         )
 
-    def find(self, sig: Signature) -> str | None:
+    def matches(self, sig: Signature) -> list[Match]:
         if sig.is_exact:
             owner = self.redis.get(self.key("near", "exact", sig.exact_key.hex()))
-            return None if owner is None else owner.decode()
+            return [] if owner is None else [Match(owner.decode(), 1.0)]
         query = self._lean(sig)
         candidates = sorted(str(k) for k in self._lsh.query(query))
         values = self.redis.hmget(self._values_key, candidates) if candidates else []
         kept = [(k, v) for k, v in zip(candidates, values, strict=True) if v is not None]
-        return best_candidate(query, [k for k, _ in kept], [v for _, v in kept], self._min_matches)
+        return ranked_candidates(
+            query, [k for k, _ in kept], [v for _, v in kept], self._min_matches
+        )
 
-    def find_or_add(self, key: str, sig: Signature) -> str | None:
+    def find_or_add(self, key: str, sig: Signature, accept: Accept | None = None) -> Match | None:
+        """As the local index's, atomic across workers: `accept` runs under the lock too."""
         with self.redis.lock(
             self.key("near", "lock"), timeout=LOCK_TIMEOUT, sleep=0.005, blocking_timeout=LOCK_WAIT
         ):
-            return super().find_or_add(key, sig)
+            return super().find_or_add(key, sig, accept)
 
     def add(self, key: str, sig: Signature) -> None:
         if key in self:
@@ -111,6 +118,8 @@ class SharedNearDuplicateIndex(NearDuplicateIndex):
         else:
             self._lsh.insert(key, self._lean(sig), check_duplication=False)
             pipe.hset(self._values_key, key, sig.hashvalues)
+        if sig.facts is not None:
+            pipe.hset(self._facts_key, key, sig.facts.to_bytes())
         pipe.zadd(self._times_key, {key: time.time()})
         pipe.execute()
 
@@ -126,4 +135,5 @@ class SharedNearDuplicateIndex(NearDuplicateIndex):
                 if self.redis.get(exact) == key.encode():
                     self.redis.delete(exact)
                 self.redis.hdel(self._exact_of_key, key)
+        self.redis.hdel(self._facts_key, key)
         self.redis.zrem(self._times_key, key)

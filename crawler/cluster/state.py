@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from crawler.cluster.keys import Keys
 from crawler.cluster.outbox import SharedOutbox
+from crawler.fingerprint import Facts
 from crawler.schedule import PollOutcome
 from crawler.sources.feeds import entry_digest
 from crawler.state import Alert, ItemRecord, SourceRow, State
@@ -346,6 +347,14 @@ class ClusterState(SharedOutbox, State):
 
     def signatures(self) -> list[tuple[str, bytes]]:
         return []  # nothing to load: the shared index is already in Redis
+
+    def signature_facts(self, content_hash: str) -> Facts | None:
+        """Kept by the shared index itself with the signature (`<p>:near:facts`)."""
+        data = self.redis.hget(self.key("near", "facts"), content_hash)
+        try:
+            return None if data is None else Facts.from_bytes(data)
+        except ValueError:  # unreadable: as if unknown
+            return None
 
     def purge_signatures(self, before: float) -> list[str]:
         times = self.key("near", "times")
