@@ -30,7 +30,7 @@ import logging
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import courlan
 
@@ -38,6 +38,7 @@ from crawler.fingerprint import agreement, content_hash, normalize_text
 from crawler.items import Rejected
 from crawler.neardup import Match, NearDuplicateIndex, Signature, signature
 from crawler.signals import delivery_failed
+from crawler.urls import normalize_url
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -58,22 +59,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("crawler.dedup")
-
-
-def normalize_url(url: str) -> str:
-    """The form of a URL used for every 'seen' decision.
-
-    Lower-case scheme and host, no default port, no fragment, tracking parameters removed and the
-    remaining query sorted. A URL that cannot be parsed is returned stripped, unchanged otherwise.
-    """
-    url = url.strip()
-    try:
-        normal = courlan.normalize_url(url, strict=False)
-    except (ValueError, AttributeError):
-        return url
-    parts = urlsplit(normal)
-    path = parts.path or "/"
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 def site_of(url: str) -> str:

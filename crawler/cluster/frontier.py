@@ -18,10 +18,12 @@ import asyncio
 import heapq
 import itertools
 import logging
+import time
 import warnings
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
+from redis.exceptions import RedisError
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
@@ -49,6 +51,7 @@ class SharedScheduler(RedisScheduler):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self._local: list[tuple[int, int, Request]] = []
         self._order = itertools.count()
+        self._last_warning = -60.0
 
     def enqueue_request(self, request: Request) -> bool:
         if request.dont_filter:
@@ -56,16 +59,35 @@ class SharedScheduler(RedisScheduler):  # type: ignore[misc]
             if self.stats:
                 self.stats.inc_value("scheduler/enqueued/local")
             return True
-        return bool(super().enqueue_request(request))
+        try:
+            return bool(super().enqueue_request(request))
+        except RedisError as exc:  # decided nothing: its feed's next poll finds it again
+            self._redis_down(exc)
+            return False
 
     def next_request(self) -> Request | None:
         if self._local:
             return heapq.heappop(self._local)[2]
-        request: Request | None = super().next_request()
+        try:
+            request: Request | None = super().next_request()
+        except RedisError as exc:
+            self._redis_down(exc)
+            return None
         return request
 
     def __len__(self) -> int:
-        return len(self._local) + len(self.queue)
+        try:
+            shared = len(self.queue)
+        except RedisError:
+            shared = 0
+        return len(self._local) + shared
+
+    def _redis_down(self, exc: RedisError) -> None:
+        """One line a minute while Redis cannot be reached, not one per request."""
+        now = time.monotonic()
+        if now - self._last_warning >= 60:
+            self._last_warning = now
+            log.warning("frontier unavailable error=%s; polls go on, articles wait", exc)
 
     def has_pending_requests(self) -> bool:
         return len(self) > 0

@@ -24,9 +24,9 @@ from urllib.parse import urljoin
 import feedparser
 import lxml.html
 
-from crawler.dedup import normalize_url
 from crawler.errors import CrawlerError
 from crawler.printable import printable, printable_or_none
+from crawler.urls import normalize_url
 
 # A date further ahead than this is a feed's mistake, not a publication time.
 FUTURE_TOLERANCE = timedelta(days=1)
