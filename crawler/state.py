@@ -1,8 +1,9 @@
 """The state database: one SQLite file (WAL) under the output folder, and every query on it.
 
 It holds the sources and their HTTP validators, poll history and errors, the URLs and feed entries
-already seen, the fingerprints of bodies already seen, and the items that were queued together
-with who else reported them. This module owns the schema and its migrations; SQL appears nowhere
+already seen, the fingerprints of bodies already seen, the items that were queued together
+with who else reported them, and the decision taken on each page (`decisions`, for
+`crawler explain`). This module owns the schema and its migrations; SQL appears nowhere
 else. Times are Unix seconds (UTC).
 
     with State("output/state.db") as state:
@@ -126,6 +127,20 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     """
     ALTER TABLE outbox ADD COLUMN message_key TEXT;
+    """,
+    """
+    CREATE TABLE decisions (
+        url TEXT PRIMARY KEY,
+        decided_at REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT,
+        final_url TEXT,
+        canonical_url TEXT,
+        trail TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX decisions_at ON decisions (decided_at);
+    CREATE INDEX decisions_final ON decisions (final_url);
+    CREATE INDEX decisions_canonical ON decisions (canonical_url);
     """,
 )
 
@@ -518,6 +533,70 @@ class State:
                 (item_id,),
             )
         )
+
+    # -- the decision trail (crawler/trail.py) --------------------------------------------------
+    # Reads are plain SELECTs, so they work on a read-only connection too (the web app's).
+
+    def record_decision(
+        self,
+        url: str,
+        outcome: str,
+        trail: dict[str, Any],
+        *,
+        detail: str | None = None,
+        final_url: str | None = None,
+        canonical_url: str | None = None,
+        now: float | None = None,
+    ) -> None:
+        """Keep the decision on the page requested as `url` (normalised), replacing any earlier
+        one: one row per URL. `trail` is JSON-ready data (see crawler/trail.py)."""
+        now = time.time() if now is None else now
+        self._db.execute(
+            "INSERT OR REPLACE INTO decisions (url, decided_at, outcome, detail, final_url, "
+            "canonical_url, trail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                url,
+                now,
+                outcome,
+                detail,
+                final_url,
+                canonical_url,
+                json.dumps(trail, ensure_ascii=False),
+            ),
+        )
+
+    def decision(self, url: str) -> dict[str, Any] | None:
+        """The trail of the page requested as `url`, else of the latest page that ended at it
+        or named it canonical; None when no page was decided under that URL. The trail gets
+        `decided_at`, `outcome` and `detail` from its row."""
+        for column in ("url", "final_url", "canonical_url"):
+            row = self._db.execute(
+                f"SELECT decided_at, outcome, detail, trail FROM decisions WHERE {column} = ? "
+                "ORDER BY outcome = 'queued' DESC, decided_at DESC LIMIT 1",
+                (url,),
+            ).fetchone()
+            if row is not None:
+                decided_at, outcome, detail, trail = row
+                return {
+                    **json.loads(trail),
+                    "decided_at": decided_at,
+                    "outcome": outcome,
+                    "detail": detail,
+                }
+        return None
+
+    def decision_counts(self, since: float) -> dict[str, int]:
+        """How many pages were decided since `since`, by outcome ("queued" included)."""
+        rows = self._db.execute(
+            "SELECT outcome, count(*) FROM decisions WHERE decided_at >= ? GROUP BY outcome "
+            "ORDER BY count(*) DESC, outcome",
+            (since,),
+        )
+        return dict(rows)
+
+    def purge_decisions(self, before: float) -> int:
+        """Forget decisions taken before `before` (the retention of seen URLs); returns how many."""
+        return self._db.execute("DELETE FROM decisions WHERE decided_at < ?", (before,)).rowcount
 
     # -- the archive of recent articles -----------------------------------------------------------
 

@@ -76,13 +76,22 @@ class Matcher:
         Raises KeyError for an unknown topic.
         """
         plan = self._plans[self._index[topic_name]]
+        scan = self._scan(doc)
+        return self._explain(plan, scan, self._held(scan))
+
+    def explain_all(self, doc: Document) -> list[Explanation]:
+        """`explain` for every topic, in topic order, with one scan of `doc`."""
+        scan = self._scan(doc)
+        held = self._held(scan)
+        return [self._explain(plan, scan, held) for plan in self._plans]
+
+    def _explain(self, plan: TopicPlan, scan: Scan, held: set[int]) -> Explanation:
+        doc = scan.doc
         query = parse_query(plan.query)
         with self._lock:  # the atoms exist already: planning again only looks them up
             _, atom_of = plan_topic(
                 plan.name, query, self._table, stem=plan.stem, min_count=plan.min_count
             )
-        scan = self._scan(doc)
-        held = self._held(scan)
         reasons = Reasons(atom_of, held, scan.counts, plan.min_count, doc.lang)
         terms = {
             node.label: scan.counts.get(atom, 0)
