@@ -24,6 +24,8 @@ def _serve(site: LocalSite) -> None:
     site.route("/a/wire-copy.html", article_page("Insurers withdraw cover", WIRE, outlet="Herald"))
     site.route("/a/old.html", article_page("Old story", CASPIAN[:2] + WIRE[:2]))
     site.route("/a/broken.html", "oops", status=500)
+    site.route("/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain")
+    site.route("/private/memo.html", article_page("Memo", CASPIAN))
     entries = [
         ("Cargo ships", "/a/caspian.html?utm_source=rss", 1),
         ("Honey", "/a/honey.html", 2),
@@ -31,11 +33,13 @@ def _serve(site: LocalSite) -> None:
         ("Insurers again", "/a/wire-copy.html", 4),
         ("Old", "/a/old.html", 24 * 10),
         ("Broken", "/a/broken.html", 5),
+        ("Memo", "/private/memo.html", 5),
     ]
     items = [
         {"title": t, "link": site.url(path), "guid": path, "published": ago(h)}
         for t, path, h in entries
     ]
+    items.append({"title": "Local file", "link": "file:///etc/passwd", "guid": "file"})
     site.route("/rss.xml", rss("The Courier", items), "application/rss+xml")
 
 
@@ -87,9 +91,16 @@ def test_once_counts_drops_by_reason_and_logs_one_line_each(crawled) -> None:
         (reason, int(n))
         for reason, n in re.findall(r"([a-z0-9-]+) (\d+)", summary.split("dropped:")[1])
     )
-    assert dropped == {"duplicate": 1, "too-old": 1, "off-topic": 1, "fetch-failed": 1}, summary
+    assert dropped == {
+        "duplicate": 1,
+        "too-old": 1,
+        "off-topic": 1,
+        "fetch-failed": 1,
+        "robots": 1,
+        "refused": 1,
+    }, summary
     lines = [line for line in result.stderr.splitlines() if " dropped reason=" in line]
-    assert len(lines) == 3, lines  # the failed fetch has its own warning line instead
+    assert len(lines) == 3, lines  # a failed or refused fetch has its own warning line
     off_topic = next(line for line in lines if "reason=off-topic" in line)
     assert " INFO " in off_topic
     assert f"url={site.url('/a/honey.html')} detail=no topic matched" in off_topic
@@ -149,6 +160,15 @@ def test_explain_a_too_old_and_an_unmatched_url(crawled) -> None:
     assert "outcome: fetch-failed (HTTP 500)" in broken and "failed: HTTP 500" in broken
 
 
+def test_explain_refusals_by_robots_txt_and_the_address_guard(crawled) -> None:
+    site, _, settings, _ = crawled
+    robots = _explain(settings, site.url("/private/memo.html")).stdout
+    assert "outcome: robots (Forbidden by robots.txt)" in robots
+    assert site.hits("/private/memo.html") == 0
+    local = _explain(settings, "file://etc/passwd").stdout  # as Scrapy requested it
+    assert "outcome: refused (" in local and "is not http(s)" in local
+
+
 def test_explain_an_unknown_url_says_so(crawled) -> None:
     site, _, settings, _ = crawled
     result = _explain(settings, site.url("/a/never.html"))
@@ -193,10 +213,12 @@ def test_status_counts_the_last_day_by_reason(crawled) -> None:
         "duplicate": 1,
         "fetch-failed": 1,
         "off-topic": 1,
+        "refused": 1,
+        "robots": 1,
         "too-old": 1,
     }
     text = run_crawler("--settings", str(settings), "status", cwd=tmp_path).stdout
-    assert "last 24h: 2 queued, 4 dropped (" in text
+    assert "last 24h: 2 queued, 6 dropped (duplicate 1, fetch-failed 1, " in text
 
 
 def test_deliver_queues_a_merged_copy_once(crawled) -> None:
