@@ -5,12 +5,14 @@
 
     https://example.org/a/caspian.html
       outcome: queued
-      seen: 2026-12-02 07:40:01 UTC, feed entry of The Courier (https://example.org/rss.xml)
+      decided: 2026-12-02 07:40:02 UTC
+      seen: 2026-12-02 07:40:01 UTC, feed entry of The Courier (feed https://example.org/rss.xml), entry 'Cargo ships' published 2026-12-02T06:22:03+00:00
       fetch: 2026-12-02 07:40:02 UTC, HTTP 200 (text/html)
-      extraction: 142 words, title "Cargo ships cross the Caspian", published 2026-12-02T05:40:01+00:00 (feed)
+      extraction: 142 words, title 'Cargo ships cross the Caspian', published 2026-12-02T06:22:03+00:00 (feed), language en
       duplicate: unique
-      topic caspian-arms: matches; found caspian 3, drone* 1; missing "artillery shells"
-      queued: item 01JD..., file 01JD....json
+      topic caspian-arms: matches; found Caspian 2, drone* 1; missing "artillery shells"
+      topic bees: does not match; found honey 1; missing beekeepers
+      queued: item 01JD..., file 20261202T074002339275Z.01JD....json
         alert caspian-arms to desk@example.org (immediate)
 """  # noqa: E501
 

@@ -19,6 +19,7 @@ The trail's parts, each present once the page got that far:
     duplicate   {"verdict": "unique" | "duplicate" | "near-duplicate" | "duplicate-url",
                  "of": item id, "detail", "facts", "overridden": delivered anyway}
     topics      [{"topic", "matched", "found": {term: count}, "missing": [term], "failed"}]
+                (absent: the page was dropped before topics were matched)
     queued      {"item_id", "file", "alerts": [{"topic", "recipient", "mode"}]}
     facts       the structured details of the drop (`Rejected.facts`)
 """
@@ -99,18 +100,23 @@ def page_trail(page: Page) -> dict[str, Any]:
 
 
 def topic_verdicts(explanations: list[Explanation]) -> list[dict[str, Any]]:
-    """Each topic's verdict for the trail: the terms found (with counts) and missing."""
-    return [
-        {
-            "topic": e.topic,
-            "query": e.query,
-            "matched": e.matched,
-            "found": {term: n for term, n in e.terms.items() if n},
-            "missing": [term for term, n in e.terms.items() if not n],
-            "failed": list(e.failed),
-        }
-        for e in explanations
-    ]
+    """Each topic's verdict for the trail: the terms found (with counts) and missing, and the
+    clauses that failed beyond a missing term (`NOT x: found 2`, `(a OR b): none found`). The
+    query itself is in the settings; leaving it out keeps a page's trail small."""
+    verdicts = []
+    for e in explanations:
+        missing = [term for term, n in e.terms.items() if not n]
+        plain = {f"{term}: not found" for term in missing}
+        verdicts.append(
+            {
+                "topic": e.topic,
+                "matched": e.matched,
+                "found": {term: n for term, n in e.terms.items() if n},
+                "missing": missing,
+                "failed": [reason for reason in e.failed if reason not in plain],
+            }
+        )
+    return verdicts
 
 
 def duplicate_verdict(rejected: Rejected, *, overridden: bool = False) -> dict[str, Any]:
