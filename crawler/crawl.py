@@ -17,8 +17,8 @@ from crawler.alerts.sender import Sender
 from crawler.cluster import open_state
 from crawler.config import Settings
 from crawler.output import claim_output
+from crawler.trail import DUPLICATE_OUTCOMES
 
-DUPLICATE_OUTCOMES = ("duplicate-url", "duplicate", "near-duplicate")
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 T = TypeVar("T")
 

@@ -72,6 +72,8 @@ def render(trail: dict[str, Any]) -> str:
                 for reason in verdict.get("failed", [])
                 if reason not in plain
             )
+        if trail.get("topics_left_out"):
+            lines.append(f"  {trail['topics_left_out']} more topic(s) do not match (not listed)")
     elif outcome != "queued":
         lines.append("  topics: not matched (dropped before)")
     if facts := trail.get("facts"):

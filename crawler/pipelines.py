@@ -202,7 +202,10 @@ class TopicPipeline:
         if self.matcher is not None:
             document = item_document(page.record)
             page.topics = self.matcher.match(document)
-            page.trail["topics"] = trail.topic_verdicts(self.matcher.explain_all(document))
+            verdicts, left_out = self.matcher.explain_all(document, limit=trail.TOPIC_VERDICTS)
+            page.trail["topics"] = trail.topic_verdicts(verdicts)
+            if left_out:
+                page.trail["topics_left_out"] = left_out
             if not page.topics:
                 raise Rejected("off-topic", "no topic matched")
         self.crawler.stats.inc_value("crawler/matched")  # type: ignore[union-attr]

@@ -19,9 +19,12 @@ The trail's parts, each present once the page got that far:
     duplicate   {"verdict": "unique" | "duplicate" | "near-duplicate" | "duplicate-url",
                  "of": item id, "detail", "facts", "overridden": delivered anyway}
     topics      [{"topic", "matched", "found": {term: count}, "missing": [term], "failed"}]
-                (absent: the page was dropped before topics were matched)
+                (absent: the page was dropped before topics were matched); every
+                matched topic, and up to TOPIC_VERDICTS missed ones
+    topics_left_out  how many missed topics are not listed (none of their terms, mostly)
     queued      {"item_id", "file", "alerts": [{"topic", "recipient", "mode"}]}
-    facts       the structured details of the drop (`Rejected.facts`)
+    facts       the structured details of any other drop (`Rejected.facts`), e.g. the date
+                and its source for `too-old`
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("crawler.trail")
 
 DUPLICATE_OUTCOMES = ("duplicate-url", "duplicate", "near-duplicate")
+# Topic verdicts kept per page beyond the topics it matched (those with terms found first);
+# with hundreds of topics the rest are counted (`topics_left_out`), not listed.
+TOPIC_VERDICTS = 50
 VIA = {"feed": "feed entry", "sitemap": "sitemap", "site": "section page"}
 
 
@@ -142,8 +148,8 @@ def rejected_trail(page: Page, rejected: Rejected) -> dict[str, Any]:
     """The trail of a page a pipeline rejected."""
     trail = page_trail(page)
     if rejected.outcome in DUPLICATE_OUTCOMES:
-        trail["duplicate"] = duplicate_verdict(rejected)
-    if rejected.facts:
+        trail["duplicate"] = duplicate_verdict(rejected)  # with its facts
+    elif rejected.facts:
         trail["facts"] = rejected.facts
     return trail
 
