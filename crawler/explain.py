@@ -79,7 +79,10 @@ def render(trail: dict[str, Any]) -> str:
     if facts := trail.get("facts"):
         lines.append(f"  facts: {_facts(facts)}")
     if queued := trail.get("queued"):
-        lines.append(f"  queued: item {queued['item_id']}, file {queued['file']}")
+        lines.append(
+            f"  queued: item {queued['item_id']}, file {queued['file']}"
+            + (" (backfill: for a topic added later)" if queued.get("backfill") else "")
+        )
         for alert in queued.get("alerts", []):
             lines.append(f"    alert {alert['topic']} to {alert['recipient']} ({alert['mode']})")
         if not queued.get("alerts"):

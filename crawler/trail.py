@@ -187,3 +187,17 @@ def record(
         )
     except state.errors as exc:
         log.warning("decision not recorded url=%s error=%s", url, exc)
+
+
+def record_backfill(
+    state: State, article: dict[str, Any], item: dict[str, Any], file: str, alerts: list[Alert]
+) -> None:
+    """An archived article (its item record) queued for a topic added later (backfill, in
+    crawler/archive.py): its trail becomes "queued", keeping its path and earlier outcome."""
+    earlier = state.decision(normalize_url(article["url"])) or {}
+    path = {k: v for k, v in earlier.items() if k not in ("decided_at", "outcome", "detail")}
+    if earlier:
+        path["earlier"] = {k: earlier[k] for k in ("outcome", "detail", "decided_at")}
+    path["queued"] = {**queued(item, file, alerts), "backfill": True}
+    path.setdefault("final_url", article["url"])
+    record(state, path.get("requested_url") or article["url"], "queued", path)

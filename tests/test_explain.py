@@ -263,6 +263,21 @@ def test_deliver_an_off_topic_page_says_why_not(crawled) -> None:
     assert len(_items(tmp_path)) == 2
 
 
+def test_a_topic_added_later_backfills_and_the_trail_says_so(crawled) -> None:
+    site, tmp_path, settings, _ = crawled
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text + '\n[[topics]]\nname = "fairs"\nquery = "honey fair"\n')
+    result = run_crawler("--settings", str(settings), "once", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    honey = next(i for i in _items(tmp_path) if i["title"] == "Honey fair draws record crowds")
+    out = _explain(settings, site.url("/a/honey.html")).stdout
+    assert "outcome: queued" in out
+    assert "earlier: off-topic (no topic matched)" in out
+    assert f"queued: item {honey['id']}, file " in out
+    assert "(backfill: for a topic added later)" in out
+    assert "seen: " in out and "feed entry of The Courier" in out
+
+
 def test_explain_in_cluster_mode_reads_redis(site: LocalSite, tmp_path: Path) -> None:
     _serve(site)
     with redis_server(tmp_path / "redis") as url:
