@@ -53,6 +53,8 @@ def render(trail: dict[str, Any]) -> str:
     lines.append(f"  decided: {_when(trail.get('decided_at'))}")
     if earlier := trail.get("earlier"):
         lines.append(f"  earlier: {earlier['outcome']}" + _paren(earlier.get("detail")))
+        if earlier.get("seen"):
+            lines.append(f"  first seen: {_seen(earlier['seen'])}")
     if seen := trail.get("seen"):
         lines.append(f"  seen: {_seen(seen)}")
     if fetch := trail.get("fetch"):

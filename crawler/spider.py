@@ -426,7 +426,8 @@ class NewsSpider(scrapy.Spider):
             "deliver": True,
         }
         if earlier is not None:
-            meta["earlier"] = {k: earlier.get(k) for k in ("outcome", "detail", "decided_at")}
+            keep = ("outcome", "detail", "decided_at", "seen")
+            meta["earlier"] = {k: earlier.get(k) for k in keep if earlier.get(k) is not None}
         return scrapy.Request(
             url,
             callback=self.parse_article,

@@ -245,6 +245,7 @@ def test_deliver_queues_a_merged_copy_once(crawled) -> None:
     assert "delivered anyway (crawler deliver)" in result.stdout
     out = _explain(settings, copy).stdout
     assert "outcome: queued" in out and "seen: " in out and ", deliver of " in out
+    assert "first seen: " in out and ", feed entry of The Courier " in out
     # a second time: already queued, nothing fetched
     again = run_crawler("--settings", str(settings), "deliver", copy, cwd=tmp_path)
     assert again.returncode == 0
