@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from ulid import ULID
 
-from crawler import guard
+from crawler import guard, trail
+from crawler.alerts.sender import alert_rows
 from crawler.delivery import deliver
 from crawler.errors import CrawlerError, FetchError, QueueError
 from crawler.extract import extract, is_html
@@ -57,10 +58,11 @@ def backfill(config: Settings, state: State, queue: Queue, now: float | None = N
             continue
         item = make_item(record, str(ULID()), matches)
         try:
-            deliver(queue, state, item, alerts, urls=[record["url"]])
+            path = deliver(queue, state, item, alerts, urls=[record["url"]])
         except QueueError as exc:
             log.error("backfill stopped: %s", exc)
             break
+        trail.record_backfill(state, record, item, path.name, alert_rows(item, alerts))
         delivered += 1
     log.info("backfill topics=%s items=%d", ",".join(t.name for t in new), delivered)
     return delivered

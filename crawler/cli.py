@@ -123,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     status = command("status", _status, "per-source health, queue depth, daemon")
     status.add_argument("--json", action="store_true", help="print the report as JSON")
     command("check", _check, "validate the settings and print what they say")
+    explain = command("explain", _explain, "why a URL was queued or dropped: its whole path")
+    explain.add_argument("url")
+    explain.add_argument("--json", action="store_true", help="print the trail as JSON")
+    deliver = command(
+        "deliver", _deliver, "fetch one URL and queue it even if it was merged as a duplicate"
+    )
+    deliver.add_argument("url")
+    deliver.add_argument("--json", action="store_true", help="print the result as JSON")
     queue_commands = group("queue", "list, show and take queued items")
     ls = queue_commands.add_parser("ls", help="list the items waiting in new/")
     ls.add_argument("--all", action="store_true", help="include items already taken (cur/)")
@@ -241,6 +249,49 @@ def _status(args: argparse.Namespace) -> int:
     report = status.collect(_settings(args))
     print(json.dumps(report, indent=2) if args.json else status.render(report))
     return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from crawler.cluster import report_state
+    from crawler.dedup import normalize_url
+    from crawler.explain import explain, render
+
+    with report_state(_settings(args)) as state:
+        trail = explain(state, args.url)
+    if trail is None:
+        if args.json:
+            print(json.dumps({"url": normalize_url(args.url), "found": False}))
+        print(
+            f"crawler: nothing known about {normalize_url(args.url)}: never seen, not fetched "
+            "yet, or forgotten after the retention period",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    print(json.dumps(trail, ensure_ascii=False, indent=2) if args.json else render(trail))
+    return EXIT_OK
+
+
+def _deliver(args: argparse.Namespace) -> int:
+    from crawler.crawl import run_in_reactor
+    from crawler.deliver import deliver_url
+    from crawler.explain import render
+
+    config = _settings(args)
+    result = run_in_reactor(lambda: deliver_url(config, args.url))
+    if args.json:
+        print(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+    else:
+        queued = (result.trail or {}).get("queued") or {}
+        if result.action == "already-queued":
+            print(f"already queued as item {queued.get('item_id')}; nothing done")
+        elif result.action == "queued":
+            print(f"queued as item {queued.get('item_id')} (file {queued.get('file')})")
+        else:
+            outcome = (result.trail or {}).get("outcome", "nothing recorded")
+            print(f"not queued: {outcome}")
+        if result.trail is not None:
+            print(render(result.trail))
+    return EXIT_OK if result.action != "not-queued" else EXIT_ERROR
 
 
 def _topics_test(args: argparse.Namespace) -> int:

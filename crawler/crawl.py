@@ -10,15 +10,15 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from crawler.alerts.sender import Sender
 from crawler.cluster import open_state
 from crawler.config import Settings
 from crawler.output import claim_output
+from crawler.trail import DUPLICATE_OUTCOMES
 
-DUPLICATE_OUTCOMES = ("duplicate-url", "duplicate", "near-duplicate")
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 T = TypeVar("T")
 
@@ -110,6 +110,7 @@ class PassSummary:
     queued: int
     errors: int
     alerts_sent: int
+    dropped: dict[str, int] = field(default_factory=dict)  # pages not queued, by reason
 
     @classmethod
     def from_stats(cls, stats: dict[str, Any], alerts_sent: int = 0) -> PassSummary:
@@ -126,6 +127,7 @@ class PassSummary:
             queued=get("queued"),
             errors=get("source_errors") + get("page_errors") + get("queue_errors"),
             alerts_sent=alerts_sent,
+            dropped=dropped_counts(stats),
         )
 
     def __str__(self) -> str:
@@ -135,11 +137,34 @@ class PassSummary:
             f"duplicates {self.duplicates}, matched {self.matched}, queued {self.queued}, "
             f"errors {self.errors}, "
             f"alert messages {self.alerts_sent}"
+            + (f"; dropped: {format_counts(self.dropped)}" if self.dropped else "")
         )
+
+
+def dropped_counts(stats: dict[str, Any]) -> dict[str, int]:
+    """The pages a crawl dropped, by reason (`crawler/dropped/<reason>`, see crawler/trail.py),
+    most first."""
+    prefix = "crawler/dropped/"
+    counts = {k[len(prefix) :]: int(v) for k, v in stats.items() if k.startswith(prefix)}
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def format_counts(counts: dict[str, int]) -> str:
+    """`too-old 3, off-topic 2`."""
+    return ", ".join(f"{reason} {n}" for reason, n in counts.items())
 
 
 async def crawl_once(config: Settings) -> PassSummary:
     """One pass over every source of `config`; returns when every request has been handled."""
+    stats, alerts_sent = await run_pass(config)
+    return PassSummary.from_stats(stats, alerts_sent)
+
+
+async def run_pass(
+    config: Settings, overrides: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], int]:
+    """Run the spider once (with Scrapy settings `overrides`, e.g. `crawler deliver`'s), then
+    send the alerts due; returns the crawl's stats and the number of alert emails sent."""
     from scrapy.crawler import AsyncCrawlerRunner
 
     from crawler.spider import NewsSpider
@@ -149,14 +174,14 @@ async def crawl_once(config: Settings) -> PassSummary:
 
         redis_client(config)  # an unreachable Redis stops here, naming cluster.redis
     with claim_output(config):
-        runner = AsyncCrawlerRunner(scrapy_settings(config, run_once=True))
+        runner = AsyncCrawlerRunner(scrapy_settings(config, run_once=True) | (overrides or {}))
         crawler = runner.create_crawler(NewsSpider)
         with _stop_on_signals(crawler):
             await runner.crawl(crawler)
         with open_state(config) as state:
             alerts_sent = await Sender(config, state).send_due()
     assert crawler.stats is not None
-    return PassSummary.from_stats(crawler.stats.get_stats(), alerts_sent)
+    return crawler.stats.get_stats(), alerts_sent
 
 
 @contextmanager

@@ -45,6 +45,8 @@ class Page:
     topics: list[TopicMatch] = field(default_factory=list)
     record: dict[str, Any] | None = None  # the item to be, once the page has passed dedup
     min_words: int = 0  # a page with less text is not an article (sites: `min_words`)
+    trail: dict[str, Any] = field(default_factory=dict)  # its path so far (crawler/trail.py)
+    forced: bool = False  # `crawler deliver`: queued whatever the duplicate verdict
 
     @property
     def published(self) -> datetime | None:

@@ -6,7 +6,8 @@ so between one page's duplicate check and the recording of its decision no other
 two copies of a story fetched at the same moment cannot both pass.
 
 Every decision is recorded in the state database by `QueuePipeline`: queued items in the same
-transaction that marks their URLs seen, rejected pages through the `item_dropped` signal.
+transaction that marks their URLs seen, rejected pages through the `item_dropped` signal; and
+each page's whole path, for `crawler explain` (crawler/trail.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from scrapy import signals
 from scrapy.exceptions import DropItem
 from ulid import ULID
 
+from crawler import trail
+from crawler.alerts.sender import alert_rows
 from crawler.archive import backfill
 from crawler.dedup import Deduplicator, page_urls
 from crawler.delivery import deliver
@@ -167,9 +170,14 @@ class TopicPipeline:
         page.record = article_record(page)
         _state(self.crawler).archive_article(page.record)  # every unique article, for topics
         if self.matcher is not None:
-            page.topics = self.matcher.match(item_document(page.record))
+            document = item_document(page.record)
+            page.topics = self.matcher.match(document)
+            verdicts, left_out = self.matcher.explain_all(document, limit=trail.TOPIC_VERDICTS)
+            page.trail["topics"] = trail.topic_verdicts(verdicts)
+            if left_out:
+                page.trail["topics_left_out"] = left_out
             if not page.topics:
-                raise Rejected("off-topic")
+                raise Rejected("off-topic", "no topic matched")
         self.crawler.stats.inc_value("crawler/matched")  # type: ignore[union-attr]
         return page
 
@@ -204,10 +212,12 @@ class QueuePipeline:
         entry = None
         if page.entry is not None and page.source.id is not None:
             entry = (page.source.id, page.entry.key)
-        path = deliver(
-            self.queue, _state(self.crawler), item, self.alerts, urls=_urls(page), entry=entry
-        )
+        state = _state(self.crawler)
+        path = deliver(self.queue, state, item, self.alerts, urls=_urls(page), entry=entry)
         self._count("queued")
+        page.trail.setdefault("duplicate", {"verdict": "unique"})
+        page.trail["queued"] = trail.queued(item, path.name, alert_rows(item, self.alerts))
+        trail.record(state, page.requested_url, "queued", trail.page_trail(page))
         log.info(
             "queued id=%s topics=%s url=%s file=%s",
             item["id"],
@@ -234,6 +244,14 @@ class QueuePipeline:
                 _not_delivered(self.crawler, item, exc)  # decided again when fetched again
                 return
             self._count(f"rejected/{exception.outcome}")
+            trail.record(
+                _state(self.crawler),
+                item.requested_url,
+                exception.outcome,
+                trail.rejected_trail(item, exception),
+                detail=exception.detail,
+                stats=self.crawler.stats,
+            )
 
     def _count(self, key: str) -> None:
         self.crawler.stats.inc_value(f"crawler/{key}")  # type: ignore[union-attr]

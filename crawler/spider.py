@@ -20,13 +20,13 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import DontCloseSpider, DownloadCancelledError
+from scrapy.exceptions import DontCloseSpider, DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from crawler import schedule
+from crawler import schedule, trail
 from crawler.cluster import open_state
 from crawler.config import FeedSource, Settings, SitemapSource, SiteSource, Source
 from crawler.dedup import normalize_url
@@ -34,7 +34,7 @@ from crawler.errors import write_failure
 from crawler.items import Page
 from crawler.middlewares import RefusedRequest, error_text
 from crawler.signals import settings_reloaded, source_polled
-from crawler.sources import SourceRef
+from crawler.sources import SourceKind, SourceRef
 from crawler.sources.feeds import FeedEntry, FeedError, entry_digest, new_entries
 from crawler.sources.sitemaps import SitemapError, parse_sitemap, robots_sitemaps
 from crawler.state import State
@@ -118,6 +118,9 @@ class NewsSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if not self.run_once:
             return  # the daemon's scheduler hands requests to the engine itself
+        if url := self.crawler.settings.get("CRAWLER_DELIVER_URL"):
+            yield self.deliver_request(url)  # `crawler deliver`: that page only
+            return
         for source in self.config.sources:
             for request in self.requests_for(source):
                 yield request
@@ -263,6 +266,13 @@ class NewsSpider(scrapy.Spider):
             self._count("too_old")
             self.state.mark_entries(source.id, [entry.key])
             self.state.mark_urls([normalize_url(entry.link)], "too-old")
+            facts = {"published": entry.published.isoformat(), "published_source": "feed"}
+            self._record(
+                entry.link,
+                "too-old",
+                {"seen": trail.seen(source, entry), "facts": facts},
+                f"published {facts['published']} by the feed entry, older than fetch.max_age",
+            )
             return None
         return self._article_request(entry.link, source, entry=entry)
 
@@ -385,7 +395,12 @@ class NewsSpider(scrapy.Spider):
             return
         state = self._site_pass.setdefault(site.key, SitePass(budget=site.budget))
         hosts = {urlsplit(url).netloc for url in site.start}
-        meta = {"source": response.meta["source"], "site": site, "depth": depth + 1}
+        meta = {
+            "source": response.meta["source"],
+            "site": site,
+            "depth": depth + 1,
+            "found_on": response.url,
+        }
         articles = LinkExtractor(allow=site.allow, deny=site.deny)
         for link in articles.extract_links(response):
             if urlsplit(link.url).netloc not in hosts or link.url in state.linked:
@@ -423,20 +438,47 @@ class NewsSpider(scrapy.Spider):
     ) -> scrapy.Request | None:
         """The request for an article page; None for a link Scrapy cannot even represent
         (`javascript:alert(1)`, `mailto:x`), which is refused and remembered like any other."""
+        found = trail.seen(source, entry, found_on=(meta or {}).get("found_on"))
         try:
             return scrapy.Request(
                 url,
                 callback=self.parse_article,
                 errback=self.article_failed,
-                meta={"source": source, "entry": entry, **(meta or {})},
+                meta={"source": source, "entry": entry, **(meta or {}), "seen": found},
             )
         except ValueError as exc:
             self._count("refused_urls")
             self.state.mark_urls([url], "refused")
             if entry is not None and source.id is not None:
                 self.state.mark_entries(source.id, [entry.key])
+            self._record(url, "refused", {"seen": found}, str(exc), logged=True)
             log.warning("page failed source=%s url=%s error=refused: %s", source.url, url, exc)
             return None
+
+    def deliver_request(self, url: str) -> scrapy.Request:
+        """The request of `crawler deliver URL`: fetched even if seen (through the same guard,
+        robots.txt and politeness), its item credited to the source that first linked to it."""
+        earlier = self.state.decision(normalize_url(url))
+        first = ((earlier or {}).get("seen") or {}).get("source") or {}
+        kinds: dict[str, SourceKind] = {"feed": "feed", "sitemap": "sitemap", "site": "site"}
+        kind = kinds.get(first.get("kind") or "", "site")
+        source = SourceRef(kind, first.get("url") or url, first.get("name"))
+        meta: dict[str, Any] = {
+            "source": source,
+            "entry": None,
+            "seen": trail.seen(source, None, via="deliver"),
+            "deliver": True,
+        }
+        if earlier is not None:
+            keep = ("outcome", "detail", "decided_at", "seen")
+            meta["earlier"] = {k: earlier.get(k) for k in keep if earlier.get(k) is not None}
+        return scrapy.Request(
+            url,
+            callback=self.parse_article,
+            errback=self.article_failed,
+            dont_filter=True,
+            meta=meta,
+        )
 
     def parse_article(self, response: Response) -> list[Page | scrapy.Request]:
         self._count("pages_fetched")
@@ -450,6 +492,9 @@ class NewsSpider(scrapy.Spider):
             fetched_at=datetime.now(UTC),
             entry=response.meta.get("entry"),
             min_words=site.min_words if (site := response.meta.get("site")) else 0,
+            trail={"seen": response.meta.get("seen")}
+            | ({"earlier": response.meta["earlier"]} if "earlier" in response.meta else {}),
+            forced=bool(response.meta.get("deliver")),
         )
         return [page, *self._links(response)]
 
@@ -459,6 +504,7 @@ class NewsSpider(scrapy.Spider):
         entry: FeedEntry | None = request.meta.get("entry")
         status = _failure_status(failure)
         reason = _failure_reason(failure)
+        decided = ""  # the outcome kept in the trail; a temporary one is not marked seen
         if failure.check(RefusedRequest):
             outcome = "refused"  # a scheme or host we never fetch
         elif failure.check(DownloadCancelledError):
@@ -467,12 +513,27 @@ class NewsSpider(scrapy.Spider):
             outcome = f"http-{status}"
         else:
             outcome = ""  # temporary: a later pass tries again (see SeenUrlFilter.IN_FLIGHT_TTL)
+            # HttpError is an IgnoreRequest too; the one without a response is robots.txt's
+            robots = status is None and failure.check(IgnoreRequest)
+            decided = "robots" if robots else "fetch-failed"
         if outcome:
             self.state.mark_urls([normalize_url(request.url)], outcome)
             if entry is not None and source.id is not None:
                 self.state.mark_entries(source.id, [entry.key])
         self._count("page_errors")
         log.warning("page failed source=%s url=%s error=%s", source.url, request.url, reason)
+        found = request.meta.get("seen") or trail.seen(source, entry)
+        fetch = {"at": time.time(), "status": status, "error": reason}
+        path = {"seen": found, "fetch": fetch}
+        self._record(request.url, outcome or decided, path, reason, logged=True)
+
+    def _record(
+        self, url: str, outcome: str, path: dict[str, Any], detail: str, *, logged: bool = False
+    ) -> None:
+        """Keep the decision on a page that never reached the pipelines (crawler/trail.py)."""
+        trail.record(
+            self.state, url, outcome, path, detail=detail, stats=self.crawler.stats, logged=logged
+        )
 
     # -- source errors ---------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """The state database: one SQLite file (WAL) under the output folder, and every query on it.
 
 It holds the sources and their HTTP validators, poll history and errors, the URLs and feed entries
-already seen, the fingerprints of bodies already seen, and the items that were queued together
-with who else reported them. This module owns the schema and its migrations; SQL appears nowhere
+already seen, the fingerprints of bodies already seen, the items that were queued together
+with who else reported them, and the decision taken on each page (`decisions`, for
+`crawler explain`). This module owns the schema and its migrations; SQL appears nowhere
 else. Times are Unix seconds (UTC).
 
     with State("output/state.db") as state:
@@ -141,6 +142,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX seen_entries_seen ON seen_entries (seen_at);
     CREATE INDEX fingerprints_seen ON fingerprints (seen_at);
     CREATE INDEX items_queued ON items (queued_at);
+    """,
+    """
+    CREATE TABLE decisions (
+        url TEXT PRIMARY KEY,
+        decided_at REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT,
+        final_url TEXT,
+        canonical_url TEXT,
+        trail TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX decisions_at ON decisions (decided_at);
+    CREATE INDEX decisions_final ON decisions (final_url);
+    CREATE INDEX decisions_canonical ON decisions (canonical_url);
     """,
 )
 
@@ -472,6 +487,7 @@ class State:
                 "AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.item_id = items.id)",
                 (before,),
             ).rowcount
+            gone["decisions"] = self.purge_decisions(before)
         return gone
 
     def size(self) -> int:
@@ -613,6 +629,75 @@ class State:
                 (item_id,),
             )
         )
+
+    # -- the decision trail (crawler/trail.py) --------------------------------------------------
+    # Reads are plain SELECTs, so they work on a read-only connection too (the web app's).
+
+    def record_decision(
+        self,
+        url: str,
+        outcome: str,
+        trail: dict[str, Any],
+        *,
+        detail: str | None = None,
+        final_url: str | None = None,
+        canonical_url: str | None = None,
+        now: float | None = None,
+    ) -> None:
+        """Keep the decision on the page requested as `url` (normalised), replacing any earlier
+        one: one row per URL. `trail` is JSON-ready data (see crawler/trail.py)."""
+        now = time.time() if now is None else now
+        self._db.execute(
+            "INSERT OR REPLACE INTO decisions (url, decided_at, outcome, detail, final_url, "
+            "canonical_url, trail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                url,
+                now,
+                outcome,
+                detail,
+                final_url,
+                canonical_url,
+                json.dumps(trail, ensure_ascii=False),
+            ),
+        )
+
+    def decision(self, url: str) -> dict[str, Any] | None:
+        """The trail of the page requested as `url`, else of the latest page that ended at it
+        or named it canonical; None when no page was decided under that URL. The trail gets
+        `decided_at`, `outcome` and `detail` from its row."""
+        for column in ("url", "final_url", "canonical_url"):
+            row = self._db.execute(
+                f"SELECT decided_at, outcome, detail, trail FROM decisions WHERE {column} = ? "
+                "ORDER BY outcome = 'queued' DESC, decided_at DESC LIMIT 1",
+                (url,),
+            ).fetchone()
+            if row is not None:
+                decided_at, outcome, detail, trail = row
+                return {
+                    **json.loads(trail),
+                    "decided_at": decided_at,
+                    "outcome": outcome,
+                    "detail": detail,
+                }
+        return None
+
+    def decision_counts(self, since: float) -> dict[str, int]:
+        """How many pages were decided since `since`, by outcome ("queued" included)."""
+        rows = self._db.execute(
+            "SELECT outcome, count(*) FROM decisions WHERE decided_at >= ? GROUP BY outcome "
+            "ORDER BY count(*) DESC, outcome",
+            (since,),
+        )
+        return dict(rows)
+
+    def purge_decisions(self, before: float) -> int:
+        """Forget the decisions taken before `before` whose URL is no longer remembered as seen
+        (`forget_seen`: the trail is kept as long as the URL); returns how many."""
+        return self._db.execute(
+            "DELETE FROM decisions WHERE decided_at < ? "
+            "AND NOT EXISTS (SELECT 1 FROM seen_urls WHERE seen_urls.url = decisions.url)",
+            (before,),
+        ).rowcount
 
     # -- the archive of recent articles -----------------------------------------------------------
 

@@ -17,6 +17,7 @@ from crawler.queue import Queue
 FAILING_AFTER = 3  # consecutive errors before a source is flagged
 OVERDUE_AFTER = 120.0  # seconds past its next poll before a source of a live daemon is flagged
 HEARTBEAT_STALE = 60.0  # seconds without a heartbeat before the daemon counts as gone
+DECISIONS_SINCE = 24 * 3600.0  # the decisions counted: those of the last day
 
 
 def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
@@ -36,6 +37,7 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         counts = state.counts()
         outbox = state.outbox_counts()
         also_reported = state.recent_also_reported()
+        decided = state.decision_counts(now - DECISIONS_SINCE)
         failed = [
             {
                 "topic": r.topic,
@@ -73,6 +75,10 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
             "listed": counts["listed"],
         },
         "also_reported": also_reported,
+        "last_24h": {
+            "queued": decided.pop("queued", 0),
+            "dropped": decided,  # by reason, most first
+        },
         "outbox": {**outbox, "recent_failures": failed},
         "sources": sources,
     }
@@ -130,6 +136,7 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         f"queue: {queue['new']} waiting in new/, {queue['cur']} taken (cur/)  [{queue['dir']}]",
         _outbox_line(report["outbox"]),
         _state_line(report["state"]),
+        _decisions_line(report["last_24h"]),
     ]
     for failure in report["outbox"]["recent_failures"][:5]:
         lines.append(
@@ -170,6 +177,13 @@ def _cluster_lines(cluster: dict[str, Any], now: float) -> str:
             f"{w.get('pages_per_minute', 0):.0f} pages/min"
         )
     return "\n".join(lines)
+
+
+def _decisions_line(day: dict[str, Any]) -> str:
+    dropped = day["dropped"]
+    reasons = ", ".join(f"{reason} {n}" for reason, n in dropped.items())
+    line = f"last 24h: {day['queued']} queued, {sum(dropped.values())} dropped"
+    return f"{line} ({reasons})" if reasons else line
 
 
 def _outbox_line(outbox: dict[str, Any]) -> str:

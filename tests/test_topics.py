@@ -434,3 +434,21 @@ def test_many_topics_only_the_right_ones_match() -> None:
     matcher = Matcher(topics)
     found = matcher.match(Document(text="word7 common and word1999, common"))
     assert [m.name for m in found] == ["word7", "word1999", "phrase"]
+
+
+def test_explain_all_lists_matches_then_the_closest_misses_within_a_limit() -> None:
+    topics = [Topic(f"t{i}", f"word{i} AND other{i}") for i in range(30)]
+    topics += [Topic("hit", "iran"), Topic("near", "iran -football")]
+    matcher = Matcher(topics)
+    doc = Document(text="Iran played football; word3 appeared, and word4.")
+    explanations, left_out = matcher.explain_all(doc, limit=3)
+    by_name = {e.topic: e for e in explanations}
+    # every match, then the misses some of whose terms occur, in topic order
+    assert [e.topic for e in explanations] == ["t3", "t4", "hit", "near"]
+    assert by_name["hit"].matched and by_name["hit"].failed == ()
+    assert by_name["near"].failed == ("NOT football: found 1",)
+    assert by_name["t3"].terms == {"word3": 1, "other3": 0}
+    assert left_out == 28
+    everything, none_left = matcher.explain_all(doc, limit=100)
+    assert len(everything) == 32 and none_left == 0
+    assert {e.topic: e.terms for e in everything}["t0"] == {"word0": 0, "other0": 0}

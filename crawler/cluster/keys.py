@@ -18,6 +18,14 @@ Sources and what was seen (`cluster/state.py`):
     <p>:alive:<worker>       str   present while the worker lives (expires after cluster.lease)
     <p>:inflight:<url>       str   worker fetching an article now (see `claim_request`)
 
+The decision trail (`cluster/state.py`, `crawler explain`; expires after 30 days):
+
+    <p>:decision:<url>       str   JSON {"decided_at", "outcome", "detail", "final_url",
+                                   "canonical_url", "trail"} of the page requested as <url>
+    <p>:decision-of:<url>    str   the requested URL whose decision a final or canonical URL is
+    <p>:decided:<outcome>    zset  requested URL -> when decided, for the counts by reason
+    <p>:decided-reasons      set   the outcomes that have a `decided:` zset
+
 Leases and workers (`cluster/leases.py`):
 
     <p>:lease:<source key>   str   the worker polling that source (expires after cluster.lease)

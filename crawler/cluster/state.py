@@ -1,7 +1,7 @@
 """`ClusterState`: the state database of one worker, with what all workers share in Redis.
 
-Shared: seen URLs and entries, fingerprints, source rows and the worker's liveness, in Redis
-(every key is listed in `crawler/cluster/keys.py`).
+Shared: seen URLs and entries, fingerprints, source rows, the decision trail of each page and
+the worker's liveness, in Redis (every key is listed in `crawler/cluster/keys.py`).
 
 Local (the worker's own SQLite file): the archive and the items it queued; the source rows are
 copies of the shared ones, refreshed whenever a source is read.
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from crawler.neardup import NearDuplicateIndex
 
 IN_FLIGHT_TTL = 3600  # seconds an article fetch by a live worker keeps others off its URL
+DECISION_TTL = 30 * 86400  # seconds a page's decision trail is kept (`crawler explain`)
 CLAIM_TTL = 3600 * 1000  # ms; a claim is normally recorded within milliseconds
 
 # KEYS[1] the fingerprint; ARGV: my claim (JSON), alive-key prefix, TTL (ms).
@@ -334,6 +335,82 @@ class ClusterState(SharedOutbox, State):
         counts["seen_urls"] = int(self.redis.hlen(self.key("urls")))
         counts["listed"] = int(self.redis.scard(self.key("listed-all")))
         return counts
+
+    # -- the decision trail ----------------------------------------------------------------------
+
+    def record_decision(
+        self,
+        url: str,
+        outcome: str,
+        trail: dict[str, Any],
+        *,
+        detail: str | None = None,
+        final_url: str | None = None,
+        canonical_url: str | None = None,
+        now: float | None = None,
+    ) -> None:
+        """The decision as one JSON value (expiring after DECISION_TTL), its final and canonical
+        URLs pointing to it (a queued page's take over), and the page counted under its
+        outcome, in one MULTI."""
+        now = time.time() if now is None else now
+        row = {
+            "decided_at": now,
+            "outcome": outcome,
+            "detail": detail,
+            "final_url": final_url,
+            "canonical_url": canonical_url,
+            "trail": trail,
+        }
+        reasons = {r.decode() for r in self.redis.smembers(self.key("decided-reasons"))}
+        pipe = self.redis.pipeline()
+        pipe.set(self.key("decision", url), json.dumps(row, ensure_ascii=False), ex=DECISION_TTL)
+        for alias in {final_url, canonical_url} - {None, url}:
+            key = self.key("decision-of", alias)
+            pipe.set(key, url, ex=DECISION_TTL, nx=outcome != "queued")
+        for reason in reasons - {outcome}:
+            pipe.zrem(self.key("decided", reason), url)
+        pipe.sadd(self.key("decided-reasons"), outcome)
+        pipe.zadd(self.key("decided", outcome), {url: now})
+        pipe.zremrangebyscore(self.key("decided", outcome), "-inf", f"({now - DECISION_TTL}")
+        pipe.execute()
+
+    def decision(self, url: str) -> dict[str, Any] | None:
+        data = self.redis.get(self.key("decision", url))
+        if data is None:
+            primary = self.redis.get(self.key("decision-of", url))
+            if primary is None:
+                return None
+            data = self.redis.get(self.key("decision", primary.decode()))
+            if data is None:
+                return None
+        row = json.loads(data)
+        return {
+            **row["trail"],
+            "decided_at": row["decided_at"],
+            "outcome": row["outcome"],
+            "detail": row["detail"],
+        }
+
+    def decision_counts(self, since: float) -> dict[str, int]:
+        reasons = sorted(r.decode() for r in self.redis.smembers(self.key("decided-reasons")))
+        pipe = self.redis.pipeline(transaction=False)
+        for reason in reasons:
+            pipe.zcount(self.key("decided", reason), since, "+inf")
+        counts = {r: int(n) for r, n in zip(reasons, pipe.execute(), strict=True) if n}
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def purge_decisions(self, before: float) -> int:
+        """Forget who was decided before `before` in the counts; the trails expire by their
+        TTL."""
+        reasons = [r.decode() for r in self.redis.smembers(self.key("decided-reasons"))]
+        gone = 0
+        for reason in reasons:
+            zset = self.key("decided", reason)
+            urls = [u.decode() for u in self.redis.zrangebyscore(zset, "-inf", f"({before}")]
+            if urls:
+                self.redis.delete(*[self.key("decision", u) for u in urls])
+                gone += int(self.redis.zrem(zset, *urls))
+        return gone
 
     # -- near duplicates: the index lives in Redis ----------------------------------------------
 

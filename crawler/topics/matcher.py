@@ -10,7 +10,7 @@ from crawler.topics.channel import AtomFacts, Channel, build_channel
 from crawler.topics.explain import Explanation, Reasons
 from crawler.topics.models import Document, Snippet, Span, Topic, TopicMatch
 from crawler.topics.plan import AtomTable, TopicPlan, Triggers, holds, plan_topic
-from crawler.topics.query import Term, parse_query
+from crawler.topics.query import Lang, Query, Term, parse_query
 from crawler.topics.scan import Scan
 from crawler.topics.snippet import cut_with_spans, densest, merge_spans
 from crawler.topics.stemming import stem_language
@@ -55,6 +55,7 @@ class Matcher:
         self._stem_channels: dict[str, Channel] = {}
         self._lock = threading.Lock()
         self._triggers = Triggers(self._plans)
+        self._atom_maps: dict[str, tuple[Query, dict[Term | Lang, int]]] = {}  # for explain
 
     def __len__(self) -> int:
         return len(self._plans)
@@ -76,28 +77,77 @@ class Matcher:
         Raises KeyError for an unknown topic.
         """
         plan = self._plans[self._index[topic_name]]
-        query = parse_query(plan.query)
-        with self._lock:  # the atoms exist already: planning again only looks them up
-            _, atom_of = plan_topic(
-                plan.name, query, self._table, stem=plan.stem, min_count=plan.min_count
-            )
+        scan = self._scan(doc)
+        return self._explain(plan, scan, self._held(scan))
+
+    def explain_all(self, doc: Document, *, limit: int) -> tuple[list[Explanation], int]:
+        """`explain` for the topics of `doc` that matter most, with one scan and no snippets
+        (for the decision trail): every topic it matches, then up to `limit` that it misses,
+        first those some of whose terms occur, then those none of whose terms occur (their
+        failed clauses left empty: every term at 0 says it). In topic order; with how many
+        topics were left out. The cost grows with the topics whose terms occur, not with all
+        topics."""
         scan = self._scan(doc)
         held = self._held(scan)
+        plans = self._plans
+        chosen = [i for i in self._triggers.candidates(held) if holds(plans[i].program, held)]
+        matched = set(chosen)
+        untouched: list[int] = []
+        misses = 0
+        for index, plan in enumerate(plans):
+            if misses >= limit:
+                break
+            if index in matched:
+                continue
+            _, atom_of = self._atoms_of(plan)
+            if held.isdisjoint(atom_of.values()):
+                untouched.append(index)  # cannot match: a query needs a positive clause
+            else:
+                misses += 1
+                chosen.append(index)
+        spare = untouched[: max(0, limit - misses)]
+        explanations = {i: self._explain(self._plans[i], scan, held, snippet=False) for i in chosen}
+        for index in spare:
+            plan = self._plans[index]
+            _, atom_of = self._atoms_of(plan)
+            terms = {node.label: 0 for node in atom_of if isinstance(node, Term)}
+            explanations[index] = Explanation(plan.name, plan.query, False, terms, "")
+        left_out = len(self._plans) - len(explanations)
+        return [explanations[i] for i in sorted(explanations)], left_out
+
+    def _atoms_of(self, plan: TopicPlan) -> tuple[Query, dict[Term | Lang, int]]:
+        """A topic's query tree and the atom of each of its terms, planned once."""
+        known = self._atom_maps.get(plan.name)
+        if known is None:
+            query = parse_query(plan.query)
+            with self._lock:  # the atoms exist already: planning again only looks them up
+                _, atom_of = plan_topic(
+                    plan.name, query, self._table, stem=plan.stem, min_count=plan.min_count
+                )
+            known = self._atom_maps[plan.name] = (query, atom_of)
+        return known
+
+    def _explain(
+        self, plan: TopicPlan, scan: Scan, held: set[int], *, snippet: bool = True
+    ) -> Explanation:
+        doc = scan.doc
+        query, atom_of = self._atoms_of(plan)
+        matched = holds(plan.program, held)
         reasons = Reasons(atom_of, held, scan.counts, plan.min_count, doc.lang)
         terms = {
             node.label: scan.counts.get(atom, 0)
             for node, atom in atom_of.items()
             if isinstance(node, Term)
         }
-        snippet = self._snippet(plan, scan, held)
+        cut = self._snippet(plan, scan, held) if snippet else None
         return Explanation(
             topic=plan.name,
             query=plan.query,
-            matched=holds(plan.program, held),
+            matched=matched,
             terms=terms,
-            snippet=snippet.text,
-            failed=tuple(reasons.failed(query.root)),
-            highlights=snippet.highlights,
+            snippet=cut.text if cut else "",
+            failed=() if matched else tuple(reasons.failed(query.root)),
+            highlights=cut.highlights if cut else (),
         )
 
     def _scan(self, doc: Document) -> Scan:
