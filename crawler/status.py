@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from crawler.cluster import report_state
 from crawler.config import Settings
 from crawler.queue import Queue
+from crawler.state import State
 
 FAILING_AFTER = 3  # consecutive errors before a source is flagged
 OVERDUE_AFTER = 120.0  # seconds past its next poll before a source of a live daemon is flagged
 HEARTBEAT_STALE = 60.0  # seconds without a heartbeat before the daemon counts as gone
 
 
-def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
-    """Everything `crawler status` shows, as plain data (what `--json` prints)."""
+def collect(
+    config: Settings, now: float | None = None, state: State | None = None
+) -> dict[str, Any]:
+    """Everything `crawler status` shows, as plain data (what `--json` prints); from `state`
+    if given (a read-only one, for `crawler serve`), else from the state `report_state` opens."""
     now = time.time() if now is None else now
     queue = Queue(config.output.queue_dir)
     cluster = None
@@ -27,7 +32,8 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         from crawler.cluster.leases import cluster_report
 
         cluster = cluster_report(config, now)
-    with report_state(config) as state:
+    opened = report_state(config) if state is None else nullcontext(state)
+    with opened as state:
         daemon = _daemon(state.meta("daemon"), now)
         if cluster is not None:
             daemon = {"running": bool(cluster["workers"]), "workers": len(cluster["workers"])}
