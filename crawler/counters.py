@@ -4,7 +4,8 @@ extension, in EXTENSIONS).
 The web app is another process and cannot see the daemon's memory, so every `INTERVAL` seconds
 and when the spider closes, the numeric Scrapy stats (polls, pages fetched, items queued, drops
 by reason...) and the histogram of extraction times are written as one JSON value under the meta
-key `COUNTERS_KEY`. They count from the start of the process, as Prometheus counters do.
+key `COUNTERS_KEY`. They add up over runs (a pass of `crawler once` adds its counts to those
+already saved), so they only ever grow, as Prometheus counters do.
 
     observe_extraction(crawler.stats, seconds)   # in the extract pipeline
 """
@@ -77,6 +78,7 @@ class Counters:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.task = LoopingCall(self.save)
+        self.base: dict[str, float] = {}  # what earlier runs counted
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -86,6 +88,13 @@ class Counters:
         return extension
 
     def opened(self) -> None:
+        config = self.crawler.settings.get("CRAWLER_CONFIG")
+        if config is not None:
+            try:
+                with State(config.output.state_path) as state:
+                    self.base = load_counters(state.meta(COUNTERS_KEY))["stats"]
+            except (StateError, sqlite3.Error) as exc:
+                log.warning("counters not read error=%s", exc)
         self.task.start(INTERVAL, now=False)
 
     def closed(self) -> None:
@@ -98,11 +107,10 @@ class Counters:
         config = self.crawler.settings.get("CRAWLER_CONFIG")
         if config is None or self.crawler.stats is None:
             return
-        numbers = {
-            key: value
-            for key, value in self.crawler.stats.get_stats().items()
-            if isinstance(value, int | float) and not isinstance(value, bool)
-        }
+        numbers = dict(self.base)
+        for key, value in self.crawler.stats.get_stats().items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                numbers[key] = numbers.get(key, 0) + value
         try:
             with State(config.output.state_path) as state:
                 state.set_meta(COUNTERS_KEY, json.dumps({"at": time.time(), "stats": numbers}))

@@ -81,4 +81,9 @@ def serve(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     )
     announce(f"http://{shown}:{sock.getsockname()[1]}/")
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn raises Ctrl-C again once it has shut down
+        pass
+    finally:
+        sock.close()
