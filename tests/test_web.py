@@ -18,6 +18,7 @@ import pytest
 from ulid import ULID
 
 from crawler.state import ItemRecord, State
+
 from support.runner import run_crawler
 
 HOSTILE_TITLE = "<script>alert('owned')</script> Caspian drones in the headline"
@@ -52,6 +53,18 @@ def app(tmp_path_factory):
             url = found.group(1)
             break
     assert url, (cwd / "stderr.txt").read_text()
+    yield {"url": url, "cwd": cwd, "process": process}
+    process.send_signal(signal.SIGINT)
+    code = process.wait(20)
+    process.stdout.close()
+    errors.close()
+    assert code == 0, (cwd / "stderr.txt").read_text()
+
+
+@pytest.fixture(scope="module")
+def hostile(app) -> str:
+    """An item with a script for a title and javascript: URLs, in the app's state; its id."""
+    cwd = app["cwd"]
     state_path = cwd / "output" / "demo" / "state.db"
     item_id = str(ULID())
     with State(state_path) as state:
@@ -79,12 +92,7 @@ def app(tmp_path_factory):
             ),
         )
         state.record_also_reported(item_id, "javascript:alert(2)", "<i>copycat</i>")
-    yield {"url": url, "cwd": cwd, "hostile": item_id, "process": process}
-    process.send_signal(signal.SIGINT)
-    code = process.wait(20)
-    process.stdout.close()
-    errors.close()
-    assert code == 0, (cwd / "stderr.txt").read_text()
+    return item_id
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -116,6 +124,31 @@ PAGES = [
 ]
 
 
+def test_pages_at_phone_and_desktop_widths(app, browser) -> None:
+    """Every page fits the width of a phone; WEB_SCREENSHOTS=docs saves the README's pictures
+    (before the hostile item is added)."""
+    base = app["url"].rstrip("/")
+    for width in (1280, 375):
+        page = browser.new_page(viewport={"width": width, "height": 900 if width > 400 else 800})
+        problems = _watch(page)
+        item = None
+        for path in ("/", "/items", "/sources", "/topics", "/topics/test?q=caspian+drone*"):
+            assert page.goto(base + path).status == 200
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} is wider than {width} px"
+            if path == "/items":
+                item = page.locator("ol.list a.title").first.get_attribute("href")
+            if SCREENSHOTS and path in ("/", "/items"):
+                name = "overview" if path == "/" else "items"
+                page.screenshot(path=f"{SCREENSHOTS}/web-{name}-{width}.png")
+        assert item is not None
+        page.goto(base + item)
+        if SCREENSHOTS:
+            page.screenshot(path=f"{SCREENSHOTS}/web-item-{width}.png")
+        assert not problems, problems
+        page.close()
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_every_page_answers_with_a_strict_policy(app, path) -> None:
     status, headers, body = _get(app["url"] + path)
@@ -132,8 +165,8 @@ def test_read_only_refuses_other_methods(app) -> None:
     assert caught.value.code == 405
 
 
-def test_a_topic_feed_is_valid_atom_with_the_clean_text_and_conditional_get(app) -> None:
-    status, headers, body = _get(app["url"] + "topics/caspian-arms.atom")
+def test_a_topic_feed_is_valid_atom_with_the_clean_text_and_conditional_get(app, hostile) -> None:
+    _, headers, body = _get(app["url"] + "topics/caspian-arms.atom")
     feed = feedparser.parse(body)
     assert not feed.bozo, feed.bozo_exception
     assert feed.version == "atom10"
@@ -157,7 +190,7 @@ def test_a_topic_feed_is_valid_atom_with_the_clean_text_and_conditional_get(app)
 def test_search_and_api_show_what_the_pages_show(app) -> None:
     import json
 
-    status, _, body = _get(app["url"] + "api/items?q=caspian")
+    _, _, body = _get(app["url"] + "api/items?q=caspian")
     results = json.loads(body)["results"]
     assert results and all(
         "caspian" in (r["title"] + r["snippet"] + r["source"]).lower() for r in results
@@ -177,8 +210,8 @@ def test_metrics_export_the_crawl_counters(app) -> None:
     assert re.search(r"^crawler_queue_depth [1-9]", text, re.M)
 
 
-def test_a_hostile_item_is_shown_as_text(app) -> None:
-    body = _get(app["url"] + f"items/{app['hostile']}")[2].decode()
+def test_a_hostile_item_is_shown_as_text(app, hostile) -> None:
+    body = _get(app["url"] + f"items/{hostile}")[2].decode()
     assert "<script>alert" not in body and "&lt;script&gt;" in body
     assert 'href="javascript:' not in body
     assert "<b>Evil" not in body and "<img src=x" not in body
@@ -254,21 +287,24 @@ def browser():
         browser.close()
 
 
-def test_in_a_browser(app, browser) -> None:
+def _watch(page) -> list[str]:
+    """Console errors and warnings, script errors and dialogs of `page`, as they come."""
+    problems: list[str] = []
+    page.on(
+        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("dialog", lambda d: problems.append(f"dialog {d.message}"))
+    return problems
+
+
+def test_in_a_browser(app, browser, hostile) -> None:
     base = app["url"].rstrip("/")
     for width, height in ((1280, 900), (375, 800)):
         page = browser.new_page(viewport={"width": width, "height": height})
-        problems: list[str] = []
-        page.on(
-            "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
-        )
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on("dialog", lambda d: problems.append(f"dialog {d.message}"))
+        problems = _watch(page)
         for path in ("/", "/items", "/sources", "/topics", "/topics/test"):
             assert page.goto(base + path).status == 200
-            if SCREENSHOTS and path in ("/", "/items"):
-                name = "overview" if path == "/" else "items"
-                page.screenshot(path=f"{SCREENSHOTS}/web-{name}-{width}.png", full_page=width > 400)
         # follow an item from the list to its page
         page.goto(base + "/items?topic=caspian-arms")
         page.locator("ol.list a.title", has_text="Caspian").first.click()
@@ -276,8 +312,6 @@ def test_in_a_browser(app, browser) -> None:
         assert re.search(r"/items/\w+$", page.url)
         assert page.locator("section.matches mark").count() > 0
         assert page.locator("section.text p").count() > 1
-        if SCREENSHOTS:
-            page.screenshot(path=f"{SCREENSHOTS}/web-item-{width}.png")
         # the topic tester
         page.goto(base + "/topics/test")
         page.fill("input[name=q]", "caspian AND drone*")
@@ -290,7 +324,7 @@ def test_in_a_browser(app, browser) -> None:
         page.click("button[type=submit]")
         assert "Bad query" in page.locator("#query-error").inner_text()
         # a hostile item shows as text; no script ran, no javascript: link
-        page.goto(base + f"/items/{app['hostile']}")
+        page.goto(base + f"/items/{hostile}")
         assert HOSTILE_TITLE in page.locator("h1").inner_text()
         assert page.locator("a[href^='javascript']").count() == 0
         assert page.locator("script, img").count() == 0
