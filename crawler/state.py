@@ -798,6 +798,27 @@ class State:
         ).fetchall()
         return [(item_id, json.loads(zlib.decompress(data))) for item_id, data in rows]
 
+    def archived_matching(
+        self, match: str, since: float, limit: int
+    ) -> list[tuple[str | None, dict[str, Any]]]:
+        """(item id or None, record) of the newest `limit` articles archived since `since`
+        that the FTS5 expression `match` finds."""
+        rows = self._db.execute(
+            "SELECT a.item_id, a.record FROM archive_search s JOIN archive a ON a.url = s.url "
+            "WHERE archive_search MATCH ? AND a.fetched_at >= ? ORDER BY s.rowid DESC LIMIT ?",
+            (match, since, limit),
+        ).fetchall()
+        return [(item_id, json.loads(zlib.decompress(data))) for item_id, data in rows]
+
+    def count_matching(self, match: str, since: float) -> int:
+        """How many articles archived since `since` the FTS5 expression `match` finds."""
+        row = self._db.execute(
+            "SELECT count(*) FROM archive_search s JOIN archive a ON a.url = s.url "
+            "WHERE archive_search MATCH ? AND a.fetched_at >= ?",
+            (match, since),
+        )
+        return int(row.fetchone()[0])
+
     def archive_size(self, since: float = 0.0) -> int:
         row = self._db.execute("SELECT count(*) FROM archive WHERE fetched_at >= ?", (since,))
         return int(row.fetchone()[0])

@@ -227,7 +227,9 @@ def test_a_public_bind_without_a_token_is_refused(tmp_path) -> None:
 
 def test_a_token_is_needed_when_set(tmp_path) -> None:
     settings = tmp_path / "crawler.toml"
-    settings.write_text(f'[output]\ndir = "{tmp_path / "out"}"\n')
+    settings.write_text(
+        f'[output]\ndir = "{tmp_path / "out"}"\n[[feeds]]\nurl = "http://127.0.0.1:9/never-polled.xml"\n'
+    )
     token = "s3cret-token-for-the-test"
     process = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "serve", "--port", "0"],
@@ -242,7 +244,9 @@ def test_a_token_is_needed_when_set(tmp_path) -> None:
         url = process.stdout.readline().split()[-1]
         assert _get(url + "items")[0] == 401
         assert _get(url + "healthz")[0] == 200
-        assert _get(url + "items", {"Authorization": f"Bearer {token}"})[0] == 200
+        bearer = {"Authorization": f"Bearer {token}"}
+        for path in ("", "items", "sources", "topics", "metrics", "items.atom"):  # nothing polled yet
+            assert _get(url + path, bearer)[0] == 200, path
         assert _get(url + "items", {"Authorization": "Bearer wrong"})[0] == 401
 
         class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -30,7 +30,7 @@ def is_web_url(url: Any) -> bool:
 
 
 def utc(when: float | str | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
-    if when is None or when == "":
+    if not isinstance(when, int | float | str) or when == "":  # None, or absent (Undefined)
         return "—"
     if isinstance(when, str):
         try:
@@ -43,7 +43,7 @@ def utc(when: float | str | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
 
 
 def ago(when: float | None, now: float | None = None) -> str:
-    if when is None:
+    if not isinstance(when, int | float):  # None, or absent (Undefined): never happened
         return "never"
     delta = (time.time() if now is None else now) - when
     seconds = abs(delta)
@@ -56,7 +56,7 @@ def ago(when: float | None, now: float | None = None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    if not seconds:
+    if not isinstance(seconds, int | float) or not seconds:
         return "—"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:

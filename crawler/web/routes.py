@@ -245,8 +245,9 @@ def api_topic_test(request: Request) -> Response:
     if not query:
         return JSONResponse({"error": "q: give a query"}, 400)
     _, seconds = _window(request.query_params.get("since"))
+    every = request.query_params.get("every") == "1"
     with views.reader(_config(request)) as state:
-        result = views.try_query(state, query, time.time() - seconds)
+        result = views.try_query(state, query, time.time() - seconds, every=every)
     return JSONResponse(result, 400 if result["error"] else 200)
 
 

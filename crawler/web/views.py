@@ -16,7 +16,8 @@ from crawler.errors import QueryError
 from crawler.items import item_document
 from crawler.queue import Queue
 from crawler.state import State
-from crawler.topics import Matcher, Topic, check_query
+from crawler.topics import Matcher, Topic, parse_query
+from crawler.web.prefilter import necessary
 
 if TYPE_CHECKING:
     from crawler.config import Settings, TopicSettings
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 HOUR, DAY = 3600, 86400
 CHART_HOURS = 72  # the overview's chart of items per hour
 TOPIC_DAYS = 7  # matches per day on the topics page
-TESTER_LIMIT = 2000  # newest archived articles the topic tester matches at most
+TESTER_LIMIT = 250  # archived articles the topic tester matches at most (the newest)
 HEALTH_ORDER = {"failing": 0, "error": 1, "overdue": 2, "never polled": 3, "ok": 4}
 
 
@@ -203,20 +204,32 @@ def fts_expression(text: str) -> str:
 
 
 def try_query(
-    state: State, query: str, since: float, *, stem: bool = False, limit: int = TESTER_LIMIT
+    state: State,
+    query: str,
+    since: float,
+    *,
+    stem: bool = False,
+    every: bool = False,
+    limit: int = TESTER_LIMIT,
 ) -> dict[str, Any]:
-    """What `query` would have caught among the newest `limit` articles archived since
-    `since`: each article with its terms and snippet, and each term's totals."""
+    """What `query` would have caught among the articles archived since `since`: each article
+    with its terms and snippet, and each term's totals. The matcher runs on the newest `limit`
+    articles that the full-text index says can match (crawler/web/prefilter.py), or with
+    `every` (or a query the index cannot narrow) on the newest `limit` articles."""
     result: dict[str, Any] = {"query": query, "caught": [], "terms": {}, "error": None}
     try:
-        check_query(query)
+        parsed = parse_query(query)
     except QueryError as exc:
         result["error"] = str(exc)
         result["position"] = exc.position
         return result
     started = time.perf_counter()
     matcher = Matcher([Topic("query", query, stem=stem)])
-    records = state.archived_newest(since, limit)
+    expression = None if every or stem else necessary(parsed.root)
+    if expression is None:
+        records = state.archived_newest(since, limit)
+    else:
+        records = state.archived_matching(expression, since, limit)
     terms: dict[str, dict[str, int]] = {}
     for item_id, record in records:
         for match in matcher.match(item_document(record)):
@@ -235,8 +248,13 @@ def try_query(
                 total = terms.setdefault(label, {"articles": 0, "occurrences": 0})
                 total["articles"] += 1
                 total["occurrences"] += count
-    result["terms"] = terms
-    result["scanned"] = len(records)
-    result["in_window"] = state.archive_size(since)
-    result["seconds"] = round(time.perf_counter() - started, 3)
+    result.update(
+        terms=terms,
+        scanned=len(records),
+        limited=len(records) >= limit,
+        index=expression,
+        candidates=None if expression is None else state.count_matching(expression, since),
+        in_window=state.archive_size(since),
+        seconds=round(time.perf_counter() - started, 3),
+    )
     return result
