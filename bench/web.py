@@ -42,17 +42,11 @@ from crawler.state import ItemRecord, State  # noqa: E402
 from crawler.web.app import create_app  # noqa: E402
 
 TOPICS = {
-    "caspian-arms": "caspian AND (drone* OR \"artillery shells\")",
+    "caspian-arms": 'caspian AND (drone* OR "artillery shells")',
     "grain": "grain AND (export* OR harvest)",
     "elections": "election* -football",
 }
-WORDS = (
-    "the of and to in a is that for on with as by at from was were said would has have this "
-    "officials government minister ministry port ships cargo border talks week year market "
-    "prices analysts report data shipping sea coast city region people police court law bank "
-    "energy oil gas power company workers union strike budget tax trade deal summit leaders "
-    "vote match coach league parliament opposition protest weather storm flood rain"
-).split()
+WORDS = ["the", "of", "and", "to", "in", "a", "is", "that", "for", "on", "with", "as", "by", "at", "from", "was", "were", "said", "would", "has", "have", "this", "officials", "government", "minister", "ministry", "port", "ships", "cargo", "border", "talks", "week", "year", "market", "prices", "analysts", "report", "data", "shipping", "sea", "coast", "city", "region", "people", "police", "court", "law", "bank", "energy", "oil", "gas", "power", "company", "workers", "union", "strike", "budget", "tax", "trade", "deal", "summit", "leaders", "vote", "match", "coach", "league", "parliament", "opposition", "protest", "weather", "storm", "flood", "rain"]
 # Words of the topics, each in a few per cent of the articles (as on a real feed list); one
 # rare word, for the search baselines.
 TOPICAL = {
@@ -75,8 +69,14 @@ def seed(path: Path, articles: int, feeds: list[str], rng: random.Random) -> lis
             row = state.source("feed", url, f"Outlet {n}")
             for _ in range(3 if n in (4, 9) else 1 if n < 15 else 0):
                 error = "HTTP 503" if n in (4, 9) else None
-                state.record_poll(row.id, status=503 if error else 200, error=error,
-                                  new_entries=3, next_poll_at=now + 600, now=now - 60)
+                state.record_poll(
+                    row.id,
+                    status=503 if error else 200,
+                    error=error,
+                    new_entries=3,
+                    next_poll_at=now + 600,
+                    now=now - 60,
+                )
         for n in range(articles):
             fetched = now - (articles - n) * (7 * 86400 / articles)
             words = rng.choices(WORDS, k=150)
@@ -87,21 +87,33 @@ def seed(path: Path, articles: int, feeds: list[str], rng: random.Random) -> lis
             title = " ".join(rng.choices(WORDS, k=8)).capitalize()
             url = f"https://news{n % 20}.example/{n}.html"
             source = {"kind": "feed", "url": feeds[n % 20], "name": f"Outlet {n % 20}"}
-            record = {"url": url, "title": title, "text": " ".join(words), "source": source,
-                      "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(fetched)),
-                      "language": "en", "author": None, "summary": None}
+            record = {
+                "url": url,
+                "title": title,
+                "text": " ".join(words),
+                "source": source,
+                "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(fetched)),
+                "language": "en",
+                "author": None,
+                "summary": None,
+            }
             state.archive_article(record, now=fetched)
             if n % 5:
                 continue
             item_id = str(ULID())
             topic = list(TOPICS)[n % 3]
             state.record_article(
-                urls=[url], outcome="queued", now=fetched,
-                item=ItemRecord(item_id, url, None, title, source["name"], source["url"],
-                                None, None, (topic,)),
+                urls=[url],
+                outcome="queued",
+                now=fetched,
+                item=ItemRecord(
+                    item_id, url, None, title, source["name"], source["url"], None, None, (topic,)
+                ),
             )
             if n % 50 == 0:
-                state.record_also_reported(item_id, f"https://copy.example/{n}", "Copy Desk", fetched)
+                state.record_also_reported(
+                    item_id, f"https://copy.example/{n}", "Copy Desk", fetched
+                )
             ids.append(item_id)
     return ids
 
@@ -156,20 +168,28 @@ def main() -> None:
     rng = random.Random(15)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-web-"))
     feeds = [f"https://news{n}.example/rss.xml" for n in range(20)]
-    config = settings_from_dict({
-        "output": {"dir": str(folder)},
-        "feeds": [{"url": url, "name": f"Outlet {n}"} for n, url in enumerate(feeds)],
-        "topics": [{"name": name, "query": query} for name, query in TOPICS.items()],
-    })
+    config = settings_from_dict(
+        {
+            "output": {"dir": str(folder)},
+            "feeds": [{"url": url, "name": f"Outlet {n}"} for n, url in enumerate(feeds)],
+            "topics": [{"name": name, "query": query} for name, query in TOPICS.items()],
+        }
+    )
     started = time.perf_counter()
     ids = seed(config.output.state_path, args.articles, feeds, rng)
     seeded = time.perf_counter() - started
     size = config.output.state_path.stat().st_size / 1e6
-    print(f"seeded {args.articles:,} archived articles, {len(ids):,} items in {seeded:.0f} s "
-          f"(state.db {size:.0f} MB)")
+    print(
+        f"seeded {args.articles:,} archived articles, {len(ids):,} items in {seeded:.0f} s "
+        f"(state.db {size:.0f} MB)"
+    )
 
-    bare = Starlette(routes=[Route("/", lambda request: PlainTextResponse("ok")),
-                             Mount("/app", create_app(config))])
+    bare = Starlette(
+        routes=[
+            Route("/", lambda request: PlainTextResponse("ok")),
+            Mount("/app", create_app(config)),
+        ]
+    )
     base, server, thread = serve(bare)
     baseline, _ = timed(base + "/", args.rounds)
     app = base + "/app"
@@ -202,8 +222,10 @@ def main() -> None:
     for word in ("ships", "caspian", "zanzibar"):
         like = like_scan(config.output.state_path, word, max(3, args.rounds // 4))
         fts, _ = timed(app + f"/api/items?q={word}", args.rounds)
-        print(f"\nsearch '{word}': FTS5 via the API {fts:.1f} ms, plain LIKE scan {like:.1f} ms "
-              f"(LIKE / FTS5 = {like / fts:.1f}x)")
+        print(
+            f"\nsearch '{word}': FTS5 via the API {fts:.1f} ms, plain LIKE scan {like:.1f} ms "
+            f"(LIKE / FTS5 = {like / fts:.1f}x)"
+        )
     server.should_exit = True
     thread.join(10)
     if args.keep is None:

@@ -245,7 +245,14 @@ def test_a_token_is_needed_when_set(tmp_path) -> None:
         assert _get(url + "items")[0] == 401
         assert _get(url + "healthz")[0] == 200
         bearer = {"Authorization": f"Bearer {token}"}
-        for path in ("", "items", "sources", "topics", "metrics", "items.atom"):  # nothing polled yet
+        for path in (
+            "",
+            "items",
+            "sources",
+            "topics",
+            "metrics",
+            "items.atom",
+        ):  # nothing polled yet
             assert _get(url + path, bearer)[0] == 200, path
         assert _get(url + "items", {"Authorization": "Bearer wrong"})[0] == 401
 
