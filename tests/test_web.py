@@ -346,3 +346,53 @@ def test_in_a_browser(app, browser, hostile) -> None:
         assert not feed.bozo and feed.entries
         assert not problems, problems
         page.close()
+
+
+def test_on_a_cluster_the_pages_show_the_shared_state(tmp_path, site, redis_url) -> None:
+    """Two `crawler once` workers on one Redis; the app shows the workers and the outbox from
+    Redis, and the items of the worker named in its settings."""
+    from support.pages import ago, article_page, rss
+
+    words = "Caspian drones were shipped across the sea to the northern ports".split()
+    body = [" ".join(words * 3) + "." for _ in range(4)]
+    site.route("/a.html", article_page("Caspian drones shipped", body))
+    feed = rss(
+        "Wire",
+        [{"title": "Caspian drones shipped", "link": site.url("/a.html"), "published": ago(1)}],
+    )
+    site.route("/rss.xml", feed, "application/rss+xml")
+    settings = tmp_path / "crawler.toml"
+    settings.write_text(
+        f'[output]\ndir = "{tmp_path / "out"}"\n'
+        f'[fetch]\nallow_hosts = ["{site.host}"]\ndelay = "0s"\nworkers = 1\n'
+        f'[cluster]\nredis = "{redis_url}"\nworker = "w1"\n'
+        f'[[feeds]]\nurl = "{site.url("/rss.xml")}"\n'
+        '[[topics]]\nname = "caspian"\nquery = "caspian AND drone*"\n'
+        'alert = { to = ["desk@example.org"] }\n'
+    )
+    result = run_crawler("--settings", str(settings), "once", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        import json
+
+        report = json.loads(_get(url + "api/status")[2])
+        assert "cluster" in report and report["outbox"]["pending"] + report["outbox"]["sent"] == 1
+        items = json.loads(_get(url + "api/items?topic=caspian")[2])["items"]
+        assert [i["title"] for i in items] == ["Caspian drones shipped"]
+        for path in ("", "items", "sources", "topics", "metrics", "topics/caspian.atom"):
+            assert _get(url + path)[0] == 200, path
+        assert "Caspian drones shipped" in _get(url + "items")[2].decode()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(20)
+        process.stdout.close()
