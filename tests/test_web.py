@@ -353,7 +353,19 @@ def test_on_a_cluster_the_pages_show_the_shared_state(tmp_path, site, redis_url)
     Redis, and the items of the worker named in its settings."""
     from support.pages import ago, article_page, rss
 
-    words = ["Caspian", "drones", "were", "shipped", "across", "the", "sea", "to", "the", "northern", "ports"]
+    words = [
+        "Caspian",
+        "drones",
+        "were",
+        "shipped",
+        "across",
+        "the",
+        "sea",
+        "to",
+        "the",
+        "northern",
+        "ports",
+    ]
     body = [" ".join(words * 3) + "." for _ in range(4)]
     site.route("/a.html", article_page("Caspian drones shipped", body))
     feed = rss(
