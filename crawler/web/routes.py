@@ -160,14 +160,24 @@ def topics(request: Request) -> Response:
     return page(request, "topics.html", title="Topics", topics=rows, now=now)
 
 
+def _limit(request: Request) -> int:
+    try:
+        wanted = int(request.query_params.get("limit") or views.TESTER_LIMIT)
+    except ValueError:
+        raise HTTPException(400, "limit: not a number") from None
+    return max(1, min(wanted, views.TESTER_MAX))
+
+
 def tester(request: Request) -> Response:
     config, now = _config(request), time.time()
     query = request.query_params.get("q", "").strip()
     window, seconds = _window(request.query_params.get("since"))
+    every = request.query_params.get("every") == "1"
+    limit = _limit(request)
     result = None
     if query:
         with views.reader(config) as state:
-            result = views.try_query(state, query, now - seconds)
+            result = views.try_query(state, query, now - seconds, every=every, limit=limit)
     return page(
         request,
         "tester.html",
@@ -175,8 +185,10 @@ def tester(request: Request) -> Response:
         query=query,
         window=window,
         windows=WINDOWS,
+        every=every,
         result=result,
-        limit=views.TESTER_LIMIT,
+        limit=limit,
+        more=min(limit * 5, views.TESTER_MAX),
     )
 
 
@@ -247,7 +259,9 @@ def api_topic_test(request: Request) -> Response:
     _, seconds = _window(request.query_params.get("since"))
     every = request.query_params.get("every") == "1"
     with views.reader(_config(request)) as state:
-        result = views.try_query(state, query, time.time() - seconds, every=every)
+        result = views.try_query(
+            state, query, time.time() - seconds, every=every, limit=_limit(request)
+        )
     return JSONResponse(result, 400 if result["error"] else 200)
 
 

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 HOUR, DAY = 3600, 86400
 CHART_HOURS = 72  # the overview's chart of items per hour
 TOPIC_DAYS = 7  # matches per day on the topics page
-TESTER_LIMIT = 250  # archived articles the topic tester matches at most (the newest)
+TESTER_LIMIT = 100  # archived articles the topic tester matches by default (the newest)
+TESTER_MAX = 2000  # ... and at most, when asked for more
 HEALTH_ORDER = {"failing": 0, "error": 1, "overdue": 2, "never polled": 3, "ok": 4}
 
 
