@@ -740,7 +740,10 @@ class State:
         where: list[str] = ["1"]
         params: list[Any] = []
         if topic:
-            where.append("i.id IN (SELECT item_id FROM item_topics WHERE topic = ?)")
+            # EXISTS, not IN: walks items newest first and stops at `limit`
+            where.append(
+                "EXISTS (SELECT 1 FROM item_topics t WHERE t.topic = ? AND t.item_id = i.id)"
+            )
             params.append(topic)
         if source:
             where.append("i.source_url = ?")
@@ -810,15 +813,6 @@ class State:
         ).fetchall()
         return [(item_id, json.loads(zlib.decompress(data))) for item_id, data in rows]
 
-    def count_matching(self, match: str, since: float) -> int:
-        """How many articles archived since `since` the FTS5 expression `match` finds."""
-        row = self._db.execute(
-            "SELECT count(*) FROM archive_search s JOIN archive a ON a.url = s.url "
-            "WHERE archive_search MATCH ? AND a.fetched_at >= ?",
-            (match, since),
-        )
-        return int(row.fetchone()[0])
-
     def archive_size(self, since: float = 0.0) -> int:
         row = self._db.execute("SELECT count(*) FROM archive WHERE fetched_at >= ?", (since,))
         return int(row.fetchone()[0])
@@ -866,15 +860,3 @@ class State:
         for topic, day, n in rows.fetchall():
             days.setdefault(topic, {})[day] = n
         return days
-
-    def latest_item_time(self, topic: str | None = None) -> float | None:
-        """When the newest item (of `topic`) was queued: the Atom feeds' Last-Modified."""
-        if topic is None:
-            row = self._db.execute("SELECT max(queued_at) FROM items").fetchone()
-        else:
-            row = self._db.execute(
-                "SELECT max(i.queued_at) FROM items i JOIN item_topics t ON t.item_id = i.id "
-                "WHERE t.topic = ?",
-                (topic,),
-            ).fetchone()
-        return row[0]

@@ -204,15 +204,6 @@ def fts_expression(text: str) -> str:
     return " ".join(parts)
 
 
-def _candidates(
-    state: State, expression: str | None, since: float, records: list[Any], limit: int
-) -> int | None:
-    """How many archived articles the index says can match (counted only beyond `limit`)."""
-    if expression is None:
-        return None
-    return state.count_matching(expression, since) if len(records) >= limit else len(records)
-
-
 def try_query(
     state: State,
     query: str,
@@ -263,7 +254,6 @@ def try_query(
         scanned=len(records),
         limited=len(records) >= limit,
         index=expression,
-        candidates=_candidates(state, expression, since, records, limit),
         in_window=state.archive_size(since),
         seconds=round(time.perf_counter() - started, 3),
     )
