@@ -87,8 +87,13 @@ class Counters:
         crawler.signals.connect(extension.closed, signal=signals.spider_closed)
         return extension
 
+    def _config(self) -> Any:
+        """The settings in force: the spider's (replaced on every reload), else the start-up."""
+        spider = getattr(self.crawler, "spider", None)
+        return getattr(spider, "config", None) or self.crawler.settings.get("CRAWLER_CONFIG")
+
     def opened(self) -> None:
-        config = self.crawler.settings.get("CRAWLER_CONFIG")
+        config = self._config()
         if config is not None:
             try:
                 with State(config.output.state_path) as state:
@@ -104,7 +109,7 @@ class Counters:
 
     def save(self) -> None:
         """One snapshot, through a connection of its own (the spider's may be closed already)."""
-        config = self.crawler.settings.get("CRAWLER_CONFIG")
+        config = self._config()
         if config is None or self.crawler.stats is None:
             return
         numbers = dict(self.base)

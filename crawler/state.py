@@ -150,7 +150,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (topic, item_id)
     ) WITHOUT ROWID;
     INSERT OR IGNORE INTO item_topics (topic, item_id) SELECT DISTINCT topic, item_id FROM outbox;
-    CREATE INDEX items_queued ON items (queued_at);
+    CREATE INDEX items_queued ON items (queued_at, source_url);
     """,
 )
 
