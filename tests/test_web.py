@@ -157,6 +157,25 @@ def test_every_page_answers_with_a_strict_policy(app, path) -> None:
     assert headers["x-frame-options"] == "DENY"
 
 
+def test_filters_by_day_and_refuses_a_bad_one(app) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    items = json.loads(_get(app["url"] + f"api/items?date={today}")[2])["items"]
+    assert len(items) >= 6
+    assert json.loads(_get(app["url"] + "api/items?date=2001-01-01")[2])["items"] == []
+    status, _, body = _get(app["url"] + "items?date=yesterday")
+    assert status == 400 and b"not a date" in body
+    assert _get(app["url"] + "items/no-such-item")[0] == 404
+
+
+def test_plain_demo_says_how_to_browse(tmp_path) -> None:
+    result = run_crawler("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "crawler demo --serve" in result.stdout.splitlines()[-1]
+
+
 def test_read_only_refuses_other_methods(app) -> None:
     request = urllib.request.Request(app["url"] + "items", data=b"x", method="POST")
     with pytest.raises(urllib.error.HTTPError) as caught:
