@@ -90,7 +90,16 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=usage)
         return sub.add_subparsers(title=f"{name} commands", metavar="ACTION")
 
-    command("demo", _demo, "serve the bundled news site on 127.0.0.1 and run crawler against it")
+    demo = command(
+        "demo", _demo, "serve the bundled news site on 127.0.0.1 and run crawler against it"
+    )
+    demo.add_argument(
+        "--serve", action="store_true", help="then keep the site and the web app up until Ctrl-C"
+    )
+    demo.add_argument("--port", type=int, default=None, help="the web app's port (--serve)")
+    serve = command("serve", _serve, "the read-only web app: pages, Atom feeds, API, metrics")
+    serve.add_argument("--host", help="address to listen on (default: [web] host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: [web] port, 8080)")
     command("once", _once, "one pass over every source, then exit (for cron)")
     command("run", _run, "the daemon: poll every source on its schedule until stopped")
     topic_commands = group("topics", "try topic queries")
@@ -214,7 +223,29 @@ def _demo(args: argparse.Namespace) -> int:
         output = _settings(args).output.dir
     if not args.verbose:
         logging.getLogger("crawler").setLevel(logging.WARNING)  # the demo prints its own report
-    run_demo(output / "demo", sys.stdout)
+    if not args.serve:
+        run_demo(output / "demo", sys.stdout)
+        print("\nBrowse it: crawler demo --serve (the site and the web app, until Ctrl-C)")
+        return EXIT_OK
+    from crawler.web import serve
+
+    def browse(config: Settings) -> None:
+        port = config.web.port if args.port is None else args.port
+        serve(config, port=port, announce=lambda url: print(f"\nBrowse it: {url}", flush=True))
+
+    run_demo(output / "demo", sys.stdout, serve=browse)
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from crawler.web import serve
+
+    serve(
+        _settings(args),
+        host=args.host,
+        port=args.port,
+        announce=lambda url: print(f"crawler web app: {url}", flush=True),
+    )
     return EXIT_OK
 
 

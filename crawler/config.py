@@ -44,6 +44,7 @@ SETTINGS_ENV = "CRAWLER_SETTINGS"
 SMTP_PASSWORD_ENV = "CRAWLER_SMTP_PASSWORD"
 WEBHOOK_SECRET_ENV = "CRAWLER_WEBHOOK_SECRET"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+WEB_TOKEN_ENV = "CRAWLER_WEB_TOKEN"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -474,6 +475,20 @@ class MailSettings(_Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class WebSettings(_Section):
+    """`crawler serve`: where the read-only web app listens and the token it asks for.
+
+    The token may also come from CRAWLER_WEB_TOKEN (the file's value wins)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    token: str | None = Field(default=None, min_length=16)
+
+    @property
+    def access_token(self) -> str | None:
+        return self.token or os.environ.get(WEB_TOKEN_ENV) or None
+
+
 class Settings(_Section):
     output: OutputSettings = OutputSettings()
     fetch: FetchSettings = FetchSettings()
@@ -485,6 +500,7 @@ class Settings(_Section):
     sites: list[SiteSource] = Field(default_factory=list)
     topics: list[TopicSettings] = Field(default_factory=list)
     mail: MailSettings = MailSettings()
+    web: WebSettings = WebSettings()
     cluster: ClusterSettings | None = None  # absent: one embedded process, no Redis
     path: str = Field(default="", exclude=True)  # the file these settings came from
 

@@ -90,7 +90,11 @@ def _scrapy_settings(config: Settings, *, run_once: bool) -> dict[str, Any]:
             "crawler.pipelines.TopicPipeline": 300,
             "crawler.pipelines.QueuePipeline": 400,
         },
-        "EXTENSIONS": {"crawler.progress.Progress": 500, "crawler.middlewares.AddressGuard": 100},
+        "EXTENSIONS": {
+            "crawler.progress.Progress": 500,
+            "crawler.middlewares.AddressGuard": 100,
+            "crawler.counters.Counters": 510,
+        },
         "CRAWLER_CONFIG": config,
         "CRAWLER_ALLOW_HOSTS": fetch.allow_hosts,
         "CRAWLER_RUN_ONCE": run_once,

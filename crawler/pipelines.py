@@ -26,6 +26,7 @@ from ulid import ULID
 from crawler import trail
 from crawler.alerts.sender import alert_rows
 from crawler.archive import backfill
+from crawler.counters import observe_extraction
 from crawler.dedup import Deduplicator, page_urls
 from crawler.delivery import deliver
 from crawler.errors import QueueError
@@ -94,7 +95,9 @@ class ExtractPipeline:
         if not is_html(page.content_type, page.body):
             raise Rejected("not-html", page.content_type or "no content type")
         workers = self.crawler.spider.workers  # type: ignore[union-attr]
+        started = time.perf_counter()
         page.article = await workers.run(extract, page.body, page.url)
+        observe_extraction(self.crawler.stats, time.perf_counter() - started)  # type: ignore[arg-type]
         if page.article is None:
             raise Rejected("no-text", "no article text on the page")
         if len(page.article.text.split()) < page.min_words:

@@ -141,7 +141,6 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX seen_urls_seen ON seen_urls (seen_at);
     CREATE INDEX seen_entries_seen ON seen_entries (seen_at);
     CREATE INDEX fingerprints_seen ON fingerprints (seen_at);
-    CREATE INDEX items_queued ON items (queued_at);
     """,
     """
     CREATE TABLE decisions (
@@ -156,6 +155,31 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX decisions_at ON decisions (decided_at);
     CREATE INDEX decisions_final ON decisions (final_url);
     CREATE INDEX decisions_canonical ON decisions (canonical_url);
+    """,
+    # Full-text search over the archive (`crawler serve`), kept in step by archive_article and
+    # purge_archive; archive_search_rows maps an archived URL to its row in the index. Items
+    # remember their topics (item_topics), filled for older items from their alert rows.
+    """
+    CREATE VIRTUAL TABLE archive_search USING fts5(
+        title, text, source, url UNINDEXED, tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TABLE archive_search_rows (
+        url TEXT PRIMARY KEY,
+        doc INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO archive_search (title, text, source, url)
+        SELECT coalesce(json_extract(doc, '$.title'), ''),
+               coalesce(json_extract(doc, '$.text'), ''),
+               coalesce(json_extract(doc, '$.source.name'), ''), url
+        FROM (SELECT url, inflate(record) AS doc FROM archive ORDER BY fetched_at);
+    INSERT INTO archive_search_rows (url, doc) SELECT url, rowid FROM archive_search;
+    CREATE TABLE item_topics (
+        topic TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        PRIMARY KEY (topic, item_id)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO item_topics (topic, item_id) SELECT DISTINCT topic, item_id FROM outbox;
+    CREATE INDEX items_queued ON items (queued_at, source_url);
     """,
 )
 
@@ -218,6 +242,7 @@ class ItemRecord:
     source_url: str | None
     published: str | None
     content_hash: str | None
+    topics: tuple[str, ...] = ()  # the names of the topics it matched
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> ItemRecord:
@@ -230,7 +255,13 @@ class ItemRecord:
             source_url=item["source"]["url"],
             published=item["published"],
             content_hash=item["content_hash"],
+            topics=tuple(topic["name"] for topic in item.get("topics") or ()),
         )
+
+
+def _inflate(data: bytes) -> str:
+    """An archive record as JSON text (SQL: ``inflate(record)``, for migrations)."""
+    return zlib.decompress(data).decode("utf-8")
 
 
 class SendLock:
@@ -252,11 +283,17 @@ class State:
 
     errors: tuple[type[BaseException], ...] = (sqlite3.Error,)  # a write that failed raises one
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        """Open (creating and migrating) the database; `readonly` opens an existing, current
+        one with SQLite's mode=ro, for readers that must never block the daemon's writer."""
         self.path = Path(path)
+        if readonly:
+            self._open_readonly()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db.create_function("inflate", 1, _inflate, deterministic=True)
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL: a commit survives a crash of crawler (not of the machine) without an fsync;
             # decisions that deliver an item are written with FULL (record_article).
@@ -268,6 +305,21 @@ class State:
                 f"{self.path}: cannot use the state database: {exc}; "
                 "`crawler repair` rebuilds it from the queue folder"
             ) from None
+
+    def _open_readonly(self) -> None:
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5)
+            self._db.execute("PRAGMA query_only=ON")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: cannot read the state database: {exc}") from None
+        if version != len(MIGRATIONS):
+            self._db.close()
+            raise StateError(
+                f"{self.path}: schema {version}, this crawler reads {len(MIGRATIONS)}; "
+                "open it once with this crawler (e.g. `crawler status`) to upgrade it"
+            )
 
     def __enter__(self) -> State:
         return self
@@ -561,6 +613,10 @@ class State:
                     "UPDATE archive SET item_id = ? WHERE url = ?", (item.id, item.url)
                 )
                 self._db.executemany(
+                    "INSERT OR IGNORE INTO item_topics (topic, item_id) VALUES (?, ?)",
+                    [(topic, item.id) for topic in item.topics],
+                )
+                self._db.executemany(
                     "INSERT OR IGNORE INTO outbox (topic, item_id, recipient, mode, payload, "
                     "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     [(a.topic, item.id, a.recipient, a.mode, a.payload, now) for a in alerts],
@@ -705,10 +761,33 @@ class State:
         """Keep an extracted article (its item record, compressed) for topic tests and backfill."""
         now = time.time() if now is None else now
         data = zlib.compress(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+        with self.transaction():
+            self._archive(record, data, now)
+
+    def _archive(self, record: dict[str, Any], data: bytes, now: float) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO archive (url, fetched_at, item_id, record) VALUES (?, ?, ?, ?)",
             (record["url"], now, record.get("id"), data),
         )
+        self._unindex([record["url"]])
+        source = (record.get("source") or {}).get("name") or ""
+        doc = self._db.execute(
+            "INSERT INTO archive_search (title, text, source, url) VALUES (?, ?, ?, ?)",
+            (record.get("title") or "", record.get("text") or "", source, record["url"]),
+        ).lastrowid
+        self._db.execute(
+            "INSERT INTO archive_search_rows (url, doc) VALUES (?, ?)", (record["url"], doc)
+        )
+
+    def _unindex(self, urls: list[str]) -> None:
+        """Take archived URLs out of the full-text index."""
+        for url in urls:
+            row = self._db.execute(
+                "SELECT doc FROM archive_search_rows WHERE url = ?", (url,)
+            ).fetchone()
+            if row is not None:
+                self._db.execute("DELETE FROM archive_search WHERE rowid = ?", (row[0],))
+                self._db.execute("DELETE FROM archive_search_rows WHERE url = ?", (url,))
 
     def archived(self, since: float) -> Iterator[tuple[str | None, dict[str, Any]]]:
         """(item id or None, record) of every article archived since `since`, oldest first."""
@@ -720,7 +799,18 @@ class State:
             yield item_id, json.loads(zlib.decompress(data))
 
     def purge_archive(self, before: float) -> int:
-        return self._db.execute("DELETE FROM archive WHERE fetched_at < ?", (before,)).rowcount
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM archive_search WHERE rowid IN (SELECT r.doc FROM "
+                "archive_search_rows r JOIN archive a ON a.url = r.url WHERE a.fetched_at < ?)",
+                (before,),
+            )
+            self._db.execute(
+                "DELETE FROM archive_search_rows WHERE url IN "
+                "(SELECT url FROM archive WHERE fetched_at < ?)",
+                (before,),
+            )
+            return self._db.execute("DELETE FROM archive WHERE fetched_at < ?", (before,)).rowcount
 
     # -- the alert outbox ------------------------------------------------------------------------
 
@@ -816,3 +906,140 @@ class State:
             "items": one("SELECT count(*) FROM items").fetchone()[0],
             "also_reported": one("SELECT count(*) FROM also_reported").fetchone()[0],
         }
+
+    # -- what `crawler serve` shows (read-only) -----------------------------------------------
+
+    def recent_items(
+        self,
+        *,
+        limit: int = 50,
+        topic: str | None = None,
+        source: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Queued items, newest first, each with its topics and whether its text is archived;
+        optionally of one topic, one source (its URL) and queued in [since, until)."""
+        where: list[str] = ["1"]
+        params: list[Any] = []
+        if topic:
+            # EXISTS, not IN: walks items newest first and stops at `limit`
+            where.append(
+                "EXISTS (SELECT 1 FROM item_topics t WHERE t.topic = ? AND t.item_id = i.id)"
+            )
+            params.append(topic)
+        if source:
+            where.append("i.source_url = ?")
+            params.append(source)
+        if since is not None:
+            where.append("i.queued_at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("i.queued_at < ?")
+            params.append(until)
+        rows = self._db.execute(
+            "SELECT i.id, i.url, i.title, i.source_name, i.source_url, i.published, i.queued_at "
+            f"FROM items i WHERE {' AND '.join(where)} ORDER BY i.queued_at DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return self._with_topics(rows)
+
+    def _with_topics(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        keys = ("id", "url", "title", "source_name", "source_url", "published", "queued_at")
+        items = [dict(zip(keys, row, strict=True)) for row in rows]
+        ids = [item["id"] for item in items]
+        topics: dict[str, list[str]] = {}
+        if ids:
+            marks = ",".join("?" * len(ids))
+            for topic, item_id in self._db.execute(
+                f"SELECT topic, item_id FROM item_topics WHERE item_id IN ({marks}) ORDER BY topic",
+                ids,
+            ):
+                topics.setdefault(item_id, []).append(topic)
+        for item in items:
+            item["topics"] = topics.get(item["id"], [])
+        return items
+
+    def item(self, item_id: str) -> dict[str, Any] | None:
+        """One queued item as `recent_items` gives it, or None."""
+        rows = self._db.execute(
+            "SELECT id, url, title, source_name, source_url, published, queued_at FROM items "
+            "WHERE id = ?",
+            (item_id,),
+        ).fetchall()
+        found = self._with_topics(rows)
+        return found[0] if found else None
+
+    def archived_record(self, url: str) -> dict[str, Any] | None:
+        """The archived article at `url` (the item's record, with its text), if still kept."""
+        row = self._db.execute("SELECT record FROM archive WHERE url = ?", (url,)).fetchone()
+        return None if row is None else json.loads(zlib.decompress(row[0]))
+
+    def archived_newest(self, since: float, limit: int) -> list[tuple[str | None, dict[str, Any]]]:
+        """(item id or None, record) of the newest `limit` articles archived since `since`."""
+        rows = self._db.execute(
+            "SELECT item_id, record FROM archive WHERE fetched_at >= ? "
+            "ORDER BY fetched_at DESC LIMIT ?",
+            (since, limit),
+        ).fetchall()
+        return [(item_id, json.loads(zlib.decompress(data))) for item_id, data in rows]
+
+    def archived_matching(
+        self, match: str, since: float, limit: int
+    ) -> list[tuple[str | None, dict[str, Any]]]:
+        """(item id or None, record) of the newest `limit` articles archived since `since`
+        that the FTS5 expression `match` finds."""
+        rows = self._db.execute(
+            "SELECT a.item_id, a.record FROM archive_search s JOIN archive a ON a.url = s.url "
+            "WHERE archive_search MATCH ? AND a.fetched_at >= ? ORDER BY s.rowid DESC LIMIT ?",
+            (match, since, limit),
+        ).fetchall()
+        return [(item_id, json.loads(zlib.decompress(data))) for item_id, data in rows]
+
+    def archive_size(self, since: float = 0.0) -> int:
+        row = self._db.execute("SELECT count(*) FROM archive WHERE fetched_at >= ?", (since,))
+        return int(row.fetchone()[0])
+
+    def search_archive(
+        self, match: str, *, limit: int = 50, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Archived articles for an FTS5 `match` expression, newest first, with a snippet
+        whose hits are wrapped in U+E000 / U+E001 (for the caller to mark up after escaping).
+        Raises sqlite3.OperationalError for an expression FTS5 refuses."""
+        rows = self._db.execute(
+            "SELECT s.url, s.title, s.source, a.fetched_at, a.item_id, "
+            "snippet(archive_search, 1, char(57344), char(57345), '…', 24) "
+            "FROM archive_search s JOIN archive a ON a.url = s.url "
+            "WHERE archive_search MATCH ? AND a.fetched_at >= ? ORDER BY s.rowid DESC LIMIT ?",
+            (match, since or 0.0, limit),
+        ).fetchall()
+        keys = ("url", "title", "source", "fetched_at", "item_id", "snippet")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def items_per_hour(self, since: float) -> dict[int, int]:
+        """Items queued since `since`, counted per hour (key: hours since the epoch)."""
+        rows = self._db.execute(
+            "SELECT CAST(queued_at / 3600 AS INTEGER), count(*) FROM items WHERE queued_at >= ? "
+            "GROUP BY 1",
+            (since,),
+        )
+        return dict(rows.fetchall())
+
+    def items_by_source(self, since: float) -> dict[str, int]:
+        """Items queued since `since`, counted per source URL."""
+        rows = self._db.execute(
+            "SELECT source_url, count(*) FROM items WHERE queued_at >= ? GROUP BY 1", (since,)
+        )
+        return {url: n for url, n in rows.fetchall() if url}
+
+    def topic_days(self, since: float) -> dict[str, dict[int, int]]:
+        """Items queued since `since` per topic and per day (key: days since the epoch)."""
+        rows = self._db.execute(
+            "SELECT t.topic, CAST(i.queued_at / 86400 AS INTEGER), count(*) FROM item_topics t "
+            "JOIN items i ON i.id = t.item_id WHERE i.queued_at >= ? GROUP BY 1, 2",
+            (since,),
+        )
+        days: dict[str, dict[int, int]] = {}
+        for topic, day, n in rows.fetchall():
+            days.setdefault(topic, {})[day] = n
+        return days

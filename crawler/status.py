@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from crawler.alerts.recipients import redact
 from crawler.cluster import report_state
 from crawler.config import Settings
 from crawler.queue import Queue
+from crawler.state import State
 
 FAILING_AFTER = 3  # consecutive errors before a source is flagged
 OVERDUE_AFTER = 120.0  # seconds past its next poll before a source of a live daemon is flagged
@@ -20,8 +22,11 @@ HEARTBEAT_STALE = 60.0  # seconds without a heartbeat before the daemon counts a
 DECISIONS_SINCE = 24 * 3600.0  # the decisions counted: those of the last day
 
 
-def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
-    """Everything `crawler status` shows, as plain data (what `--json` prints)."""
+def collect(
+    config: Settings, now: float | None = None, state: State | None = None
+) -> dict[str, Any]:
+    """Everything `crawler status` shows, as plain data (what `--json` prints); from `state`
+    if given (a read-only one, for `crawler serve`), else from the state `report_state` opens."""
     now = time.time() if now is None else now
     queue = Queue(config.output.queue_dir)
     cluster = None
@@ -29,7 +34,8 @@ def collect(config: Settings, now: float | None = None) -> dict[str, Any]:
         from crawler.cluster.leases import cluster_report
 
         cluster = cluster_report(config, now)
-    with report_state(config) as state:
+    opened = report_state(config) if state is None else nullcontext(state)
+    with opened as state:
         daemon = _daemon(state.meta("daemon"), now)
         if cluster is not None:
             daemon = {"running": bool(cluster["workers"]), "workers": len(cluster["workers"])}

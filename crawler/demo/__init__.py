@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -54,8 +55,11 @@ def demo_settings(site: DemoSite, output: Path) -> Settings:
     )
 
 
-def run_demo(output: Path, out: TextIO) -> tuple[PassSummary, PassSummary]:
-    """Serve the site, run two passes into `output` (emptied first), report to `out`."""
+def run_demo(
+    output: Path, out: TextIO, serve: Callable[[Settings], None] | None = None
+) -> tuple[PassSummary, PassSummary]:
+    """Serve the site, run two passes into `output` (emptied first), report to `out`; then, if
+    given, `serve(settings)` runs while the site is still up (the web app, until Ctrl-C)."""
     if output.exists():
         shutil.rmtree(output)
     with DemoSite() as site:
@@ -71,8 +75,11 @@ def run_demo(output: Path, out: TextIO) -> tuple[PassSummary, PassSummary]:
             return first, second, transport.last_path
 
         first, second, digest = run_in_reactor(two_passes)
-    _report(config, first, second, out)
-    print(f"Alert digest for desk@example.org: {digest}", file=out)
+        _report(config, first, second, out)
+        print(f"Alert digest for desk@example.org: {digest}", file=out)
+        if serve is not None:
+            out.flush()
+            serve(config)
     return first, second
 
 
