@@ -1,4 +1,4 @@
-"""Near-duplicate detection: MinHash over word shingles, looked up in a MinHash LSH index.
+"""Near-duplicate detection: MinHash over word shingles, looked up in a compact LSH index.
 
 The same wire story reaches a reader from many outlets, each wrapped in its own byline, share
 buttons or "Reporting by" line, sometimes trimmed at the end; a newsroom re-publishes its own
@@ -10,44 +10,59 @@ earlier body is this one a near-duplicate of?".
 
 Usage::
 
-    index = NearDuplicateIndex()
+    index = NearDuplicateIndex.load(state, threshold)   # the state database is its store
     sig = signature(title, text)          # pure: may run in a worker process
-    owner = index.find(sig)
-    if owner is None:
-        index.add(item_id, sig)           # and persist sig.to_bytes() next to the item
+    match = index.find_or_add(item_key, sig)
+    if match is not None:
+        ...                                # a copy of match.key (match.similarity)
 
 Signatures are stable across processes and runs (the shingle hash is CRC-32 and the MinHash
-permutations come from a fixed seed and scheme), so the state database can keep
-`to_bytes()` and rebuild the index on start by calling `add()` for each row. The shingle size,
-the short-body cut-off and `DEFAULT_THRESHOLD` were chosen with `bench/dedup.py`; changing
-`SHINGLE_SIZE`, `NUM_PERM` or the hashing makes stored signatures incomparable with new ones.
+permutations come from a fixed seed and scheme), so the store keeps `to_bytes()` and, beside
+it, the signature's LSH band hashes, from which `load` rebuilds the index in one pass. The
+shingle size, the short-body cut-off and `DEFAULT_THRESHOLD` were chosen with
+`bench/dedup.py`; changing `SHINGLE_SIZE`, `NUM_PERM` or the hashing makes stored signatures
+incomparable with new ones.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
+from typing import NamedTuple, Protocol
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
 
 from crawler.dedup import normalize_text
+from crawler.hashslots import MERGE_EVERY, HashSlots
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "NUM_PERM",
     "SHINGLE_SIZE",
     "SHORT_BODY_WORDS",
+    "Match",
+    "MemoryStore",
     "NearDuplicateIndex",
     "Signature",
-    "best_candidate",
+    "SignatureStore",
+    "band_hashes",
+    "band_params",
     "lsh_params",
+    "ranked_matches",
     "shingles",
     "signature",
 ]
+
+log = logging.getLogger("crawler.neardup")
 
 DEFAULT_THRESHOLD = 0.5
 """Estimated Jaccard similarity of shingle sets from which two bodies are the same story.
@@ -71,6 +86,21 @@ _SCHEME = "affine32"
 _KIND_MINHASH = 1
 _KIND_EXACT = 2
 _VALUES = np.dtype("<u4")
+_EXACT_SALT = np.uint64(0x5EC7_E8AC_7B0D_1E55)  # keeps exact-key hashes apart from band hashes
+
+CACHE_SIGNATURES = 1024
+"""Signatures kept in memory besides the arrays: the latest added or read (the likeliest
+candidates: copies of a story come within hours)."""
+
+LOAD_CHUNK = 20_000
+"""Rows read from the store at a time when the index is loaded."""
+
+
+class Match(NamedTuple):
+    """An earlier body that a new one is a near-duplicate of."""
+
+    key: str
+    similarity: float  # share of equal MinHash values (estimated Jaccard); 1.0 for exact keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,99 +217,344 @@ def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int] | 
     return bands, -negative_rows
 
 
-def best_candidate(
-    query: LeanMinHash, candidates: list[str], values: list[bytes], min_matches: int
-) -> str | None:
-    """Of the LSH candidates (sorted, with their stored MinHash values), the one with the most
-    equal values (the highest estimated Jaccard similarity), if it has at least `min_matches`."""
+def band_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
+    """The LSH bands and rows in use: `lsh_params`, or where it has none datasketch's choice
+    (the one its MinHashLSH makes for the same threshold)."""
+    return lsh_params(threshold, num_perm) or _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+@lru_cache(maxsize=32)
+def _band_multipliers(bands: int, rows: int) -> np.ndarray:
+    """Odd 64-bit multipliers, one per band and row, fixed forever (they are in the database)."""
+    return np.array(
+        [
+            [
+                int.from_bytes(hashlib.blake2b(f"{b}:{r}".encode(), digest_size=8).digest()) | 1
+                for r in range(rows)
+            ]
+            for b in range(bands)
+        ],
+        dtype=np.uint64,
+    )
+
+
+def band_hashes(values: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit hash per LSH band of each row of `values` (MinHash values, one signature a
+    row): the band's values weighted by its own multipliers, summed modulo 2**64. Equal bands
+    give equal hashes; two different ones collide with odds of about 2**-64, and a collision
+    only adds a candidate, which is verified."""
+    grouped = values[:, : bands * rows].astype(np.uint64).reshape(len(values), bands, rows)
+    hashes: np.ndarray = (grouped * _band_multipliers(bands, rows)).sum(axis=2, dtype=np.uint64)
+    return hashes
+
+
+def ranked_matches(
+    query: np.ndarray, candidates: dict[str, bytes], min_matches: int
+) -> list[Match]:
+    """The candidates (key -> MinHash values, as many as the query's) with at least
+    `min_matches` values equal to the query's, best first: most equal values (the highest
+    estimated Jaccard similarity), then the smallest key."""
     if not candidates:
-        return None
-    stored = np.frombuffer(b"".join(values), dtype=_VALUES)
-    matches = (stored.reshape(len(candidates), -1) == query.hashvalues).sum(axis=1)
-    best = int(np.argmax(matches))
-    if matches[best] < min_matches:
-        return None
-    return str(candidates[best])
+        return []
+    keys = list(candidates)
+    stored = np.frombuffer(b"".join(candidates.values()), dtype=_VALUES)
+    matches = (stored.reshape(len(keys), -1) == query).sum(axis=1).tolist()
+    order = sorted(range(len(keys)), key=lambda i: (-matches[i], keys[i]))
+    return [Match(keys[i], matches[i] / len(query)) for i in order if matches[i] >= min_matches]
+
+
+class SignatureStore(Protocol):
+    """Where the index keeps the signatures themselves (`Signature.to_bytes()`, opaque here)
+    with their lookup hashes: the state database (`crawler.state.State`) or `MemoryStore`."""
+
+    def add_signature(self, content_hash: str, signature: bytes, *, lookup: bytes) -> None: ...
+
+    def forget_signature(self, content_hash: str) -> None: ...
+
+    def signatures_of(self, content_hashes: list[str]) -> dict[str, bytes]: ...
+
+    def signatures(self) -> Iterable[tuple[str, bytes]]: ...
+
+    def signature_lookups(self, layout: str) -> Iterable[tuple[str, bytes]] | None: ...
+
+    def replace_signature_lookups(self, layout: str, rows: Iterable[tuple[str, bytes]]) -> None: ...
+
+
+class MemoryStore:
+    """A `SignatureStore` in a dict, for an index that lives only as long as its process."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[bytes, bytes]] = {}
+        self._layout: str | None = None
+
+    def add_signature(self, content_hash: str, signature: bytes, *, lookup: bytes) -> None:
+        self._rows.pop(content_hash, None)
+        self._rows[content_hash] = (signature, lookup)
+
+    def forget_signature(self, content_hash: str) -> None:
+        self._rows.pop(content_hash, None)
+
+    def signatures_of(self, content_hashes: list[str]) -> dict[str, bytes]:
+        return {k: self._rows[k][0] for k in content_hashes if k in self._rows}
+
+    def signatures(self) -> Iterable[tuple[str, bytes]]:
+        return [(k, sig) for k, (sig, _) in self._rows.items()]
+
+    def signature_lookups(self, layout: str) -> Iterable[tuple[str, bytes]] | None:
+        if self._layout != layout:
+            return None
+        return [(k, lookup) for k, (_, lookup) in self._rows.items()]
+
+    def replace_signature_lookups(self, layout: str, rows: Iterable[tuple[str, bytes]]) -> None:
+        for key, lookup in list(rows):
+            self._rows[key] = (self._rows[key][0], lookup)
+        self._layout = layout
 
 
 class NearDuplicateIndex:
-    """In-memory MinHash LSH index (datasketch.MinHashLSH) of the signatures kept.
+    """MinHash LSH index of the signatures kept, compact in memory, the signatures in a store.
 
-    The state database persists the signatures and rebuilds this index on start by calling
-    `add()` for each row. LSH candidates are verified with the estimated Jaccard similarity, so
-    `find` answers only for bodies at or above `threshold`; short bodies (exact signatures) are
-    found only by an equal key.
+    In memory: per LSH band a 64-bit hash of the band's values -> slot (`HashSlots`, 12 bytes
+    an entry), slot -> key (UTF-8 in one numpy array) and a small cache of recent signatures:
+    about 25 bytes a band and a key in all. The signatures themselves stay in `store` (the
+    state database), with their band hashes beside them so that `load` rebuilds the index in
+    a few array operations. LSH candidates are read from the store and verified with the
+    estimated Jaccard similarity, so `find` answers only for bodies at or above `threshold`;
+    short bodies (exact signatures) are found only by an equal key. Same bands, same
+    verification, so the same answers as datasketch's MinHashLSH with the same parameters.
     """
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD, num_perm: int = NUM_PERM) -> None:
+    def __init__(
+        self,
+        threshold: float = DEFAULT_THRESHOLD,
+        num_perm: int = NUM_PERM,
+        *,
+        store: SignatureStore | None = None,
+    ) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
         self.threshold = threshold
         self.num_perm = num_perm
         self._min_matches = math.ceil(threshold * num_perm - 1e-9)
-        self._lsh = MinHashLSH(
-            threshold=threshold, num_perm=num_perm, params=lsh_params(threshold, num_perm)
-        )
-        self._values: dict[str, bytes] = {}
-        self._exact: dict[bytes, list[str]] = {}
-        self._exact_of: dict[str, bytes] = {}
+        self.bands, self.rows = band_params(threshold, num_perm)
+        self.store: SignatureStore = MemoryStore() if store is None else store
+        self._lookup = HashSlots()  # band hash (or exact-key hash) -> slot
+        self._by_key = HashSlots()  # hash of the key -> slot
+        self._keys = np.zeros(0, dtype="S1")  # slot -> key, UTF-8
+        self._alive = np.zeros(0, dtype=bool)
+        self._used = 0  # slots handed out; the dead ones are reused by `_compact`
+        self._live = 0
+        self._cache: OrderedDict[str, Signature] = OrderedDict()
+
+    @property
+    def layout(self) -> str:
+        """What the stored lookup hashes were made for; any change means computing them again."""
+        return f"lsh {self.bands}x{self.rows} of {self.num_perm}, hash 1"
+
+    @classmethod
+    def load(
+        cls, store: SignatureStore, threshold: float = DEFAULT_THRESHOLD, num_perm: int = NUM_PERM
+    ) -> NearDuplicateIndex:
+        """The index of every signature in `store`, from the lookup hashes stored with them.
+
+        Where they were made for other bands (a new `dedup.near_threshold`) or are missing
+        (signatures kept before they were), they are computed again from the signatures first,
+        once. A signature that cannot be read is logged and forgotten."""
+        index = cls(threshold, num_perm, store=store)
+        rows = store.signature_lookups(index.layout)
+        if rows is None:
+            unreadable: list[str] = []
+            recomputed = index._recomputed(store.signatures(), unreadable)
+            store.replace_signature_lookups(index.layout, recomputed)
+            for key in unreadable:
+                store.forget_signature(key)
+            log.info("near-duplicate lookups computed layout=%r", index.layout)
+            rows = store.signature_lookups(index.layout)
+            assert rows is not None
+        index._load(rows)
+        return index
 
     def __len__(self) -> int:
-        return len(self._values) + len(self._exact_of)
+        return self._live
 
     def __contains__(self, key: object) -> bool:
-        return key in self._values or key in self._exact_of
+        return isinstance(key, str) and self._slot_of(key) is not None
 
-    def find(self, sig: Signature) -> str | None:
-        """Key of an earlier near-duplicate of `sig`, or None.
+    def find(self, sig: Signature) -> Match | None:
+        """The earlier near-duplicate of `sig` with the highest estimated Jaccard similarity
+        (ties to the smallest key), or None. For an exact signature, the first key added with
+        the same exact key (similarity 1.0)."""
+        matches = self._matches(sig)
+        return matches[0] if matches else None
 
-        Of several, the one with the highest estimated Jaccard similarity; ties go to the
-        smallest key. For an exact signature, the first key added with the same exact key.
-        """
-        if sig.is_exact:
-            owners = self._exact.get(sig.exact_key)
-            return owners[0] if owners else None
-        query = self._lean(sig)
-        candidates = sorted(self._lsh.query(query))
-        return best_candidate(
-            query, candidates, [self._values[k] for k in candidates], self._min_matches
-        )
-
-    def find_or_add(self, key: str, sig: Signature) -> str | None:
-        """The decision in one step: the key of an earlier near-duplicate of `sig` (not `key`
-        itself), or None after keeping `sig` under `key`."""
-        earlier = self.find(sig)
-        if earlier is not None and earlier != key:
-            return earlier
+    def find_or_add(
+        self, key: str, sig: Signature, accept: Callable[[str, float], bool] | None = None
+    ) -> Match | None:
+        """The decision in one step: the best earlier near-duplicate of `sig` (not `key`
+        itself) for which `accept(key, similarity)` is true (`accept` None: any), or None after
+        keeping `sig` under `key`."""
+        for match in self._matches(sig):
+            if match.key != key and (accept is None or accept(match.key, match.similarity)):
+                return match
         self.add(key, sig)
         return None
 
     def add(self, key: str, sig: Signature) -> None:
-        """Keep `sig` under `key`; a key added again is replaced."""
-        if key in self:
-            self.remove(key)
-        if sig.is_exact:
-            self._exact.setdefault(sig.exact_key, []).append(key)
-            self._exact_of[key] = sig.exact_key
-            return
-        self._lsh.insert(key, self._lean(sig), check_duplication=False)
-        self._values[key] = sig.hashvalues
+        """Keep `sig` under `key`, in the store and here; a key added again is replaced."""
+        hashes = self._hashes(sig)
+        self.remove(key)
+        self.store.add_signature(key, sig.to_bytes(), lookup=hashes.astype("<u8").tobytes())
+        slot = self._new_slot(key)
+        self._lookup.add(hashes, slot)
+        self._by_key.add(np.array([_key_hash(key)], dtype=np.uint64), slot)
+        for table in (self._lookup, self._by_key):
+            if table.pending >= MERGE_EVERY:
+                table.merge(self._alive)
+        self._remember(key, sig)
 
     def remove(self, key: str) -> None:
-        """Forget `key` (retention expiry); a key that is not there is ignored."""
-        if key in self._values:
-            self._lsh.remove(key)
-            del self._values[key]
+        """Forget `key`, here and in the store (retention expiry); a key not there is ignored."""
+        slot = self._slot_of(key)
+        if slot is None:
             return
-        exact_key = self._exact_of.pop(key, None)
-        if exact_key is None:
-            return
-        owners = self._exact[exact_key]
-        owners.remove(key)
-        if not owners:
-            del self._exact[exact_key]
+        self.store.forget_signature(key)
+        self._alive[slot] = False
+        self._live -= 1
+        self._cache.pop(key, None)
+        if self._used - self._live > max(MERGE_EVERY, self._live):
+            self._compact()
 
-    def _lean(self, sig: Signature) -> LeanMinHash:
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (the recent additions and the cache excepted)."""
+        return self._lookup.nbytes + self._by_key.nbytes + self._keys.nbytes + self._alive.nbytes
+
+    # -- lookups ---------------------------------------------------------------------------------
+
+    def _matches(self, sig: Signature) -> list[Match]:
+        """Every earlier near-duplicate of `sig`, best first (see `find`)."""
+        slots = self._candidates(self._hashes(sig))
+        keys = [self._keys[slot].decode() for slot in slots]
+        stored = self._signatures(keys)
+        if sig.is_exact:
+            return [
+                Match(k, 1.0) for k in keys if k in stored and stored[k].exact_key == sig.exact_key
+            ]
+        values = {
+            k: s.hashvalues
+            for k in sorted(stored)
+            if (s := stored[k]).num_perm == self.num_perm and not s.is_exact
+        }
+        return ranked_matches(sig.values(), values, self._min_matches)
+
+    def _hashes(self, sig: Signature) -> np.ndarray:
+        """The lookup hashes of `sig`: one per band, or one of its exact key."""
+        if sig.is_exact:
+            return np.frombuffer(sig.exact_key[:8], dtype="<u8").astype(np.uint64) ^ _EXACT_SALT
         if sig.num_perm != self.num_perm:
             raise ValueError(f"signature has {sig.num_perm} values, the index {self.num_perm}")
-        return LeanMinHash(seed=_SEED, hashvalues=sig.values(), scheme=_SCHEME)
+        return band_hashes(sig.values().reshape(1, -1), self.bands, self.rows)[0]
+
+    def _candidates(self, hashes: np.ndarray) -> list[int]:
+        """The live slots sharing a lookup hash with `hashes`, in the order they were added."""
+        slots = self._lookup.lookup(hashes)
+        if not len(slots):
+            return []
+        slots = np.unique(slots)
+        return [int(s) for s in slots[self._alive[slots]]]
+
+    def _signatures(self, keys: list[str]) -> dict[str, Signature]:
+        """The signatures of `keys`, from the cache or the store (a key gone is left out)."""
+        found = {k: self._cache[k] for k in keys if k in self._cache}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            for key, data in self.store.signatures_of(missing).items():
+                found[key] = self._remember(key, Signature.from_bytes(data))
+        for key in found:
+            self._cache.move_to_end(key)
+        return found
+
+    def _remember(self, key: str, sig: Signature) -> Signature:
+        self._cache[key] = sig
+        if len(self._cache) > CACHE_SIGNATURES:
+            self._cache.popitem(last=False)
+        return sig
+
+    def _slot_of(self, key: str) -> int | None:
+        encoded = key.encode()
+        for slot in self._by_key.lookup(np.array([_key_hash(key)], dtype=np.uint64)).tolist():
+            if self._alive[slot] and self._keys[slot] == encoded:
+                return int(slot)
+        return None
+
+    # -- slots -----------------------------------------------------------------------------------
+
+    def _new_slot(self, key: str) -> int:
+        encoded = key.encode()
+        if self._used == len(self._keys):
+            size = max(1024, 2 * len(self._keys))
+            self._keys = np.resize(self._keys, size)
+            self._alive = np.resize(self._alive, size)
+            self._alive[self._used :] = False
+        if len(encoded) > self._keys.dtype.itemsize:
+            self._keys = self._keys.astype(f"S{len(encoded)}")
+        slot = self._used
+        self._keys[slot] = encoded
+        self._alive[slot] = True
+        self._used += 1
+        self._live += 1
+        return slot
+
+    def _compact(self) -> None:
+        """Renumber the live slots 0..n-1, dropping the dead ones and their entries."""
+        alive = self._alive[: self._used]
+        new_slot = (np.cumsum(alive) - 1).astype(np.uint32)
+        for table in (self._lookup, self._by_key):
+            table.renumber(new_slot, alive)
+        self._keys = self._keys[: self._used][alive]
+        self._alive = np.ones(len(self._keys), dtype=bool)
+        self._used = self._live = len(self._keys)
+
+    def _recomputed(
+        self, rows: Iterable[tuple[str, bytes]], unreadable: list[str]
+    ) -> Iterator[tuple[str, bytes]]:
+        """(key, lookup hashes) of stored signatures; an unreadable one is logged and its key
+        put in `unreadable`."""
+        for key, data in rows:
+            try:
+                hashes = self._hashes(Signature.from_bytes(data))
+            except ValueError as exc:
+                log.warning("near-duplicate signature unreadable hash=%s error=%s", key, exc)
+                unreadable.append(key)
+                continue
+            yield key, hashes.astype("<u8").tobytes()
+
+    def _load(self, rows: Iterable[tuple[str, bytes]]) -> None:
+        """Fill an empty index from (key, lookup hashes) rows in the order they were added, a
+        chunk of rows at a time so that no Python object per row outlives its chunk."""
+        keys, hashes, slots, key_hashes = [], [], [], []
+        rows = iter(rows)
+        while chunk := list(islice(rows, LOAD_CHUNK)):
+            names = [key for key, _ in chunk]
+            blobs = [lookup for _, lookup in chunk]
+            counts = np.fromiter((len(b) // 8 for b in blobs), dtype=np.int64, count=len(blobs))
+            first = self._used
+            self._used += len(names)
+            keys.append(np.array([k.encode() for k in names], dtype=bytes))
+            key_hashes.append(np.fromiter((_key_hash(k) for k in names), np.uint64, len(names)))
+            hashes.append(np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64))
+            slots.append(np.repeat(np.arange(first, first + len(names), dtype=np.uint32), counts))
+        if not keys:
+            return
+        self._keys = np.concatenate(keys)
+        self._alive = np.ones(len(self._keys), dtype=bool)
+        self._live = self._used
+        self._lookup = HashSlots.from_arrays(np.concatenate(hashes), np.concatenate(slots))
+        self._by_key = HashSlots.from_arrays(
+            np.concatenate(key_hashes), np.arange(self._used, dtype=np.uint32)
+        )
+
+
+def _key_hash(key: str) -> int:
+    """A 64-bit hash of a key, for this process only (Python's own string hash)."""
+    return hash(key) & 0xFFFF_FFFF_FFFF_FFFF

@@ -28,7 +28,7 @@ from crawler.delivery import deliver
 from crawler.errors import QueueError
 from crawler.extract import extract, is_html
 from crawler.items import Page, Rejected, article_record, item_document, make_item
-from crawler.neardup import NearDuplicateIndex, Signature, signature
+from crawler.neardup import NearDuplicateIndex, signature
 from crawler.queue import Queue
 from crawler.signals import delivery_failed, housekeeping, settings_reloaded
 from crawler.state import State
@@ -126,12 +126,10 @@ class DedupPipeline:
         return pipeline
 
     def open_spider(self) -> None:
-        """Rebuild the near-duplicate index from the signatures kept in the state database."""
+        """Load the near-duplicate index from the signatures kept in the state database."""
         state = _state(self.crawler)
-        self.index = state.near_duplicate_index(self.settings.near_threshold)
         state.purge_signatures(time.time() - self.settings.keep.total_seconds())
-        for key, data in state.signatures():
-            self.index.add(key, Signature.from_bytes(data))
+        self.index = state.near_duplicate_index(self.settings.near_threshold)
         log.debug("near-duplicate index loaded signatures=%d", len(self.index))
 
     def expire(self) -> None:
@@ -157,13 +155,12 @@ class DedupPipeline:
                 state.record_also_reported(item_id, page.url, page.source.display_name)
             raise Rejected("duplicate", f"same text as {first_url}", duplicate_of=item_id)
         sig = signature(page.article.title or "", page.article.text)
-        earlier = self.index.find_or_add(page.content_hash, sig)
+        earlier = self.index.find_or_add(page.content_hash, sig)  # keeps sig in the state too
         if earlier is not None:
-            item_id, first_url = state.fingerprint_owner(earlier) or (None, "an expired item")
+            item_id, first_url = state.fingerprint_owner(earlier.key) or (None, "an expired item")
             if item_id is not None:
                 state.record_also_reported(item_id, page.url, page.source.display_name)
             raise Rejected("near-duplicate", f"same story as {first_url}", duplicate_of=item_id)
-        state.add_signature(page.content_hash, sig.to_bytes())
         return page
 
 

@@ -127,6 +127,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN message_key TEXT;
     """,
+    """
+    CREATE TABLE signature_lookups (
+        slot INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE REFERENCES signatures (hash) ON DELETE CASCADE,
+        lookup BLOB NOT NULL
+    );
+    """,
 )
 
 
@@ -407,10 +414,10 @@ class State:
         return self.fingerprint_owner(content_hash)
 
     def near_duplicate_index(self, threshold: float) -> NearDuplicateIndex:
-        """The index of near-duplicate signatures: in memory, rebuilt from `signatures()`."""
+        """The index of near-duplicate signatures, loaded from this database (its store)."""
         from crawler.neardup import NearDuplicateIndex
 
-        return NearDuplicateIndex(threshold)
+        return NearDuplicateIndex.load(self, threshold)
 
     def fingerprint_owner(self, content_hash: str) -> tuple[str | None, str] | None:
         """(item id or None, first URL) of the first article with this body, if any."""
@@ -474,19 +481,78 @@ class State:
         """Hand a queued item to sinks beyond the queue folder (the Redis stream, in cluster
         mode); the folder is the only one here."""
 
-    def add_signature(self, content_hash: str, signature: bytes, now: float | None = None) -> None:
-        """The near-duplicate signature of a body; its owner is the hash's fingerprint row."""
-        now = time.time() if now is None else now
-        self._db.execute(
-            "INSERT OR IGNORE INTO signatures (hash, seen_at, signature) VALUES (?, ?, ?)",
-            (content_hash, now, signature),
-        )
+    # -- near-duplicate signatures (the store of crawler.neardup.NearDuplicateIndex) -------------
 
-    def signatures(self) -> list[tuple[str, bytes]]:
-        return list(self._db.execute("SELECT hash, signature FROM signatures ORDER BY seen_at"))
+    def add_signature(
+        self,
+        content_hash: str,
+        signature: bytes,
+        now: float | None = None,
+        *,
+        lookup: bytes | None = None,
+    ) -> None:
+        """The near-duplicate signature of a body; its owner is the hash's fingerprint row.
+        With `lookup` (the index's band hashes of it) it replaces any signature kept under
+        the hash; without, one already kept stays."""
+        now = time.time() if now is None else now
+        if lookup is None:
+            self._db.execute(
+                "INSERT OR IGNORE INTO signatures (hash, seen_at, signature) VALUES (?, ?, ?)",
+                (content_hash, now, signature),
+            )
+            return
+        with self.transaction():
+            self._db.execute("DELETE FROM signatures WHERE hash = ?", (content_hash,))
+            self._db.execute(
+                "INSERT INTO signatures (hash, seen_at, signature) VALUES (?, ?, ?)",
+                (content_hash, now, signature),
+            )
+            self._db.execute(
+                "INSERT INTO signature_lookups (hash, lookup) VALUES (?, ?)", (content_hash, lookup)
+            )
+
+    def forget_signature(self, content_hash: str) -> None:
+        self._db.execute("DELETE FROM signatures WHERE hash = ?", (content_hash,))
+
+    def signatures_of(self, content_hashes: list[str]) -> dict[str, bytes]:
+        """The signatures kept under these hashes (a hash without one is left out)."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(content_hashes), 500):
+            chunk = content_hashes[start : start + 500]
+            found.update(
+                self._db.execute(
+                    "SELECT hash, signature FROM signatures WHERE hash IN "
+                    f"({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        return found
+
+    def signatures(self) -> Iterator[tuple[str, bytes]]:
+        """(hash, signature) of every signature kept, oldest first."""
+        return iter(self._db.execute("SELECT hash, signature FROM signatures ORDER BY seen_at"))
+
+    def signature_lookups(self, layout: str) -> Iterator[tuple[str, bytes]] | None:
+        """(hash, lookup) of every signature in the order they were added, or None unless
+        every signature has its lookup and they were all made for `layout`."""
+        one = self._db.execute
+        if (
+            self.meta("signature-lookups") != layout
+            or one("SELECT count(*) FROM signatures").fetchone()[0]
+            != one("SELECT count(*) FROM signature_lookups").fetchone()[0]
+        ):
+            return None
+        return iter(one("SELECT hash, lookup FROM signature_lookups ORDER BY slot"))
+
+    def replace_signature_lookups(self, layout: str, rows: Iterable[tuple[str, bytes]]) -> None:
+        """Replace every lookup with `rows` (hash, lookup), made for `layout`."""
+        with self.transaction():
+            self._db.execute("DELETE FROM signature_lookups")
+            self._db.executemany("INSERT INTO signature_lookups (hash, lookup) VALUES (?, ?)", rows)
+            self.set_meta("signature-lookups", layout)
 
     def purge_signatures(self, before: float) -> list[str]:
-        """Forget signatures older than `before`; returns their hashes."""
+        """Forget signatures older than `before` (and their lookups); returns their hashes."""
         with self.transaction():
             gone = [
                 row[0]

@@ -24,16 +24,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from datasketch import MinHashLSH
+from datasketch import LeanMinHash, MinHashLSH
 
 from crawler.neardup import (
     NUM_PERM,
+    Match,
     NearDuplicateIndex,
     Signature,
-    best_candidate,
     lsh_params,
+    ranked_matches,
 )
 
+_SEED = 1  # of the MinHash permutations (crawler.neardup's)
+_SCHEME = "affine32"
 LOCK_TIMEOUT = 10.0  # seconds a dead worker's lock lingers
 LOCK_WAIT = 30.0  # seconds to wait for the lock before giving up on a page (it is fetched again)
 
@@ -48,6 +51,8 @@ def _storage(redis: Any) -> dict[str, Any]:
 
 
 class SharedNearDuplicateIndex(NearDuplicateIndex):
+    """`NearDuplicateIndex`'s interface (`find`, `find_or_add`, `add`, `remove`) on Redis."""
+
     def __init__(
         self,
         redis: Any,
@@ -84,21 +89,23 @@ class SharedNearDuplicateIndex(NearDuplicateIndex):
             self.redis.hexists(self._values_key, key) or self.redis.hexists(self._exact_of_key, key)
         )
 
-    def find(self, sig: Signature) -> str | None:
+    def _matches(self, sig: Signature) -> list[Match]:
         if sig.is_exact:
             owner = self.redis.get(self.key("near", "exact", sig.exact_key.hex()))
-            return None if owner is None else owner.decode()
+            return [] if owner is None else [Match(owner.decode(), 1.0)]
         query = self._lean(sig)
         candidates = sorted(str(k) for k in self._lsh.query(query))
         values = self.redis.hmget(self._values_key, candidates) if candidates else []
-        kept = [(k, v) for k, v in zip(candidates, values, strict=True) if v is not None]
-        return best_candidate(query, [k for k, _ in kept], [v for _, v in kept], self._min_matches)
+        kept = {k: v for k, v in zip(candidates, values, strict=True) if v is not None}
+        return ranked_matches(sig.values(), kept, self._min_matches)
 
-    def find_or_add(self, key: str, sig: Signature) -> str | None:
+    def find_or_add(
+        self, key: str, sig: Signature, accept: Callable[[str, float], bool] | None = None
+    ) -> Match | None:
         with self.redis.lock(
             self.key("near", "lock"), timeout=LOCK_TIMEOUT, sleep=0.005, blocking_timeout=LOCK_WAIT
         ):
-            return super().find_or_add(key, sig)
+            return super().find_or_add(key, sig, accept)
 
     def add(self, key: str, sig: Signature) -> None:
         if key in self:
@@ -127,3 +134,8 @@ class SharedNearDuplicateIndex(NearDuplicateIndex):
                     self.redis.delete(exact)
                 self.redis.hdel(self._exact_of_key, key)
         self.redis.zrem(self._times_key, key)
+
+    def _lean(self, sig: Signature) -> LeanMinHash:
+        if sig.num_perm != self.num_perm:
+            raise ValueError(f"signature has {sig.num_perm} values, the index {self.num_perm}")
+        return LeanMinHash(seed=_SEED, hashvalues=sig.values(), scheme=_SCHEME)
