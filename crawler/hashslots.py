@@ -41,7 +41,7 @@ class HashSlots:
     def from_arrays(cls, hashes: np.ndarray, slots: np.ndarray) -> HashSlots:
         """A table of these entries at once (one sort), as when the index is loaded."""
         table = cls()
-        order = np.argsort(hashes, kind="stable")
+        order = np.argsort(hashes)
         table._hashes = np.ascontiguousarray(hashes[order], dtype=_HASH)
         table._slots = np.ascontiguousarray(slots[order], dtype=_SLOT)
         return table
@@ -65,21 +65,20 @@ class HashSlots:
         """Entries added since the last merge; the owner merges once there are `MERGE_EVERY`."""
         return self._recent_count
 
-    def lookup(self, hashes: np.ndarray) -> np.ndarray:
+    def lookup(self, hashes: np.ndarray) -> list[int]:
         """The slots of every entry whose hash is one of `hashes` (dead slots included)."""
-        left = np.searchsorted(self._hashes, hashes, side="left")
-        right = np.searchsorted(self._hashes, hashes, side="right")
-        found = [
-            self._slots[a:b] for a, b in zip(left.tolist(), right.tolist(), strict=True) if b > a
-        ]
+        found: list[int] = []
+        if len(self._hashes):
+            at = self._hashes.searchsorted(hashes)
+            hit = self._hashes[np.minimum(at, len(self._hashes) - 1)] == hashes
+            if hit.any():  # seldom: most bodies share no band with any other
+                ends = self._hashes.searchsorted(hashes[hit], side="right")
+                for start, end in zip(at[hit].tolist(), ends.tolist(), strict=True):
+                    found += self._slots[start:end].tolist()
         if self._recent:
             for value in hashes.tolist():
-                recent = self._recent.get(value)
-                if recent:
-                    found.append(np.array(recent, dtype=_SLOT))
-        if not found:
-            return np.empty(0, dtype=_SLOT)
-        return np.concatenate(found)
+                found += self._recent.get(value, ())
+        return found
 
     def merge(self, alive: np.ndarray | None = None) -> None:
         """Move the recent entries into the sorted arrays; with `alive` (a bool per slot), drop
@@ -96,7 +95,7 @@ class HashSlots:
                 dtype=_SLOT,
                 count=self._recent_count,
             )
-            order = np.argsort(new_hashes, kind="stable")
+            order = np.argsort(new_hashes)
             new_hashes, new_slots = new_hashes[order], new_slots[order]
             at = np.searchsorted(hashes, new_hashes, side="right")
             hashes = np.insert(hashes, at, new_hashes)

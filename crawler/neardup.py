@@ -406,7 +406,7 @@ class NearDuplicateIndex:
         self.store.add_signature(key, sig.to_bytes(), lookup=hashes.astype("<u8").tobytes())
         slot = self._new_slot(key)
         self._lookup.add(hashes, slot)
-        self._by_key.add(np.array([_key_hash(key)], dtype=np.uint64), slot)
+        self._by_key.add(_key_hash(key), slot)
         for table in (self._lookup, self._by_key):
             if table.pending >= MERGE_EVERY:
                 table.merge(self._alive)
@@ -457,11 +457,7 @@ class NearDuplicateIndex:
 
     def _candidates(self, hashes: np.ndarray) -> list[int]:
         """The live slots sharing a lookup hash with `hashes`, in the order they were added."""
-        slots = self._lookup.lookup(hashes)
-        if not len(slots):
-            return []
-        slots = np.unique(slots)
-        return [int(s) for s in slots[self._alive[slots]]]
+        return sorted({slot for slot in self._lookup.lookup(hashes) if self._alive[slot]})
 
     def _signatures(self, keys: list[str]) -> dict[str, Signature]:
         """The signatures of `keys`, from the cache or the store (a key gone is left out)."""
@@ -482,7 +478,7 @@ class NearDuplicateIndex:
 
     def _slot_of(self, key: str) -> int | None:
         encoded = key.encode()
-        for slot in self._by_key.lookup(np.array([_key_hash(key)], dtype=np.uint64)).tolist():
+        for slot in self._by_key.lookup(_key_hash(key)):
             if self._alive[slot] and self._keys[slot] == encoded:
                 return int(slot)
         return None
@@ -532,7 +528,7 @@ class NearDuplicateIndex:
     def _load(self, rows: Iterable[tuple[str, bytes]]) -> None:
         """Fill an empty index from (key, lookup hashes) rows in the order they were added, a
         chunk of rows at a time so that no Python object per row outlives its chunk."""
-        keys, hashes, slots, key_hashes = [], [], [], []
+        keys, hashes, slots = [], [], []
         rows = iter(rows)
         while chunk := list(islice(rows, LOAD_CHUNK)):
             names = [key for key, _ in chunk]
@@ -541,7 +537,6 @@ class NearDuplicateIndex:
             first = self._used
             self._used += len(names)
             keys.append(np.array([k.encode() for k in names], dtype=bytes))
-            key_hashes.append(np.fromiter((_key_hash(k) for k in names), np.uint64, len(names)))
             hashes.append(np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64))
             slots.append(np.repeat(np.arange(first, first + len(names), dtype=np.uint32), counts))
         if not keys:
@@ -551,10 +546,30 @@ class NearDuplicateIndex:
         self._live = self._used
         self._lookup = HashSlots.from_arrays(np.concatenate(hashes), np.concatenate(slots))
         self._by_key = HashSlots.from_arrays(
-            np.concatenate(key_hashes), np.arange(self._used, dtype=np.uint32)
+            key_hashes(self._keys), np.arange(self._used, dtype=np.uint32)
         )
 
 
-def _key_hash(key: str) -> int:
-    """A 64-bit hash of a key, for this process only (Python's own string hash)."""
-    return hash(key) & 0xFFFF_FFFF_FFFF_FFFF
+@lru_cache(maxsize=1)
+def _key_multipliers() -> np.ndarray:
+    """Odd 64-bit multipliers for the 8-byte words of a key (keys of up to 256 bytes)."""
+    digest = hashlib.blake2b(b"key words", digest_size=64).digest()
+    seeds = np.frombuffer(digest * 4, dtype="<u8").astype(np.uint64)
+    return (seeds * np.arange(1, 33, dtype=np.uint64)) | np.uint64(1)
+
+
+def key_hashes(keys: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each key of a numpy bytes array (UTF-8, zero-padded): its 8-byte
+    words weighted and summed modulo 2**64, so the array's width does not change a hash."""
+    width = -(-keys.dtype.itemsize // 8) * 8
+    if width > 8 * len(_key_multipliers()):
+        raise ValueError("keys longer than 256 bytes")
+    words = np.ascontiguousarray(keys, dtype=f"S{width}").view("<u8").reshape(len(keys), -1)
+    hashes: np.ndarray = (words.astype(np.uint64) * _key_multipliers()[: words.shape[1]]).sum(
+        axis=1, dtype=np.uint64
+    )
+    return hashes
+
+
+def _key_hash(key: str) -> np.ndarray:
+    return key_hashes(np.array([key.encode()]))
