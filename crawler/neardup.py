@@ -42,7 +42,7 @@ from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
 from crawler.dedup import normalize_text
-from crawler.hashslots import MERGE_EVERY, HashSlots
+from crawler.hashslots import Slots
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -94,6 +94,10 @@ candidates: copies of a story come within hours)."""
 
 LOAD_CHUNK = 20_000
 """Rows read from the store at a time when the index is loaded."""
+
+SNAPSHOT_EVERY = 10_000
+"""Adds and removals after which the index keeps a new snapshot of its arrays (or after a
+quarter of its size, if more)."""
 
 
 class Match(NamedTuple):
@@ -265,9 +269,10 @@ def ranked_matches(
 
 class SignatureStore(Protocol):
     """Where the index keeps the signatures themselves (`Signature.to_bytes()`, opaque here)
-    with their lookup hashes: the state database (`crawler.state.State`) or `MemoryStore`."""
+    with their lookup hashes and a snapshot of its arrays: the state database
+    (`crawler.state.State`, which documents each method) or `MemoryStore`."""
 
-    def add_signature(self, content_hash: str, signature: bytes, *, lookup: bytes) -> None: ...
+    def add_signature(self, content_hash: str, signature: bytes, *, lookup: bytes) -> int: ...
 
     def forget_signature(self, content_hash: str) -> None: ...
 
@@ -275,7 +280,15 @@ class SignatureStore(Protocol):
 
     def signatures(self) -> Iterable[tuple[str, bytes]]: ...
 
-    def signature_lookups(self, layout: str) -> Iterable[tuple[str, bytes]] | None: ...
+    def signature_lookups(
+        self, layout: str, after: int = 0
+    ) -> Iterable[tuple[int, str, bytes]] | None: ...
+
+    def forgotten_signature_slots(self) -> list[int]: ...
+
+    def signature_snapshot(self, layout: str) -> tuple[int, bytes] | None: ...
+
+    def save_signature_snapshot(self, layout: str, last_slot: int, arrays: bytes) -> None: ...
 
     def replace_signature_lookups(self, layout: str, rows: Iterable[tuple[str, bytes]]) -> None: ...
 
@@ -284,44 +297,60 @@ class MemoryStore:
     """A `SignatureStore` in a dict, for an index that lives only as long as its process."""
 
     def __init__(self) -> None:
-        self._rows: dict[str, tuple[bytes, bytes]] = {}
+        self._rows: dict[str, tuple[int, bytes, bytes]] = {}
         self._layout: str | None = None
+        self._last_slot = 0
 
-    def add_signature(self, content_hash: str, signature: bytes, *, lookup: bytes) -> None:
+    def add_signature(self, content_hash: str, signature: bytes, *, lookup: bytes) -> int:
         self._rows.pop(content_hash, None)
-        self._rows[content_hash] = (signature, lookup)
+        self._last_slot += 1
+        self._rows[content_hash] = (self._last_slot, signature, lookup)
+        return self._last_slot
 
     def forget_signature(self, content_hash: str) -> None:
         self._rows.pop(content_hash, None)
 
     def signatures_of(self, content_hashes: list[str]) -> dict[str, bytes]:
-        return {k: self._rows[k][0] for k in content_hashes if k in self._rows}
+        return {k: self._rows[k][1] for k in content_hashes if k in self._rows}
 
     def signatures(self) -> Iterable[tuple[str, bytes]]:
-        return [(k, sig) for k, (sig, _) in self._rows.items()]
+        return [(k, row[1]) for k, row in self._rows.items()]
 
-    def signature_lookups(self, layout: str) -> Iterable[tuple[str, bytes]] | None:
+    def signature_lookups(
+        self, layout: str, after: int = 0
+    ) -> Iterable[tuple[int, str, bytes]] | None:
         if self._layout != layout:
             return None
-        return [(k, lookup) for k, (_, lookup) in self._rows.items()]
+        return [(row[0], k, row[2]) for k, row in self._rows.items() if row[0] > after]
+
+    def forgotten_signature_slots(self) -> list[int]:
+        return []
+
+    def signature_snapshot(self, layout: str) -> tuple[int, bytes] | None:
+        return None  # the index is never loaded again
+
+    def save_signature_snapshot(self, layout: str, last_slot: int, arrays: bytes) -> None:
+        pass
 
     def replace_signature_lookups(self, layout: str, rows: Iterable[tuple[str, bytes]]) -> None:
         for key, lookup in list(rows):
-            self._rows[key] = (self._rows[key][0], lookup)
+            self._last_slot += 1
+            self._rows[key] = (self._last_slot, self._rows[key][1], lookup)
         self._layout = layout
 
 
 class NearDuplicateIndex:
     """MinHash LSH index of the signatures kept, compact in memory, the signatures in a store.
 
-    In memory: per LSH band a 64-bit hash of the band's values -> slot (`HashSlots`, 12 bytes
-    an entry), slot -> key (UTF-8 in one numpy array) and a small cache of recent signatures:
-    about 25 bytes a band and a key in all. The signatures themselves stay in `store` (the
-    state database), with their band hashes beside them so that `load` rebuilds the index in
-    a few array operations. LSH candidates are read from the store and verified with the
-    estimated Jaccard similarity, so `find` answers only for bodies at or above `threshold`;
-    short bodies (exact signatures) are found only by an equal key. Same bands, same
-    verification, so the same answers as datasketch's MinHashLSH with the same parameters.
+    In memory (`crawler.hashslots.Slots`): per LSH band a 64-bit hash of the band's values ->
+    slot (12 bytes an entry, in sorted numpy arrays), slot -> key (UTF-8, one numpy array) and
+    a small cache of recent signatures: about 25 MiB per 100,000 signatures. The signatures
+    themselves stay in `store` (the state database) with their band hashes beside them, and a
+    snapshot of the arrays, so that `load` reads one blob and the few rows changed since.
+    LSH candidates are read from the store and verified with the estimated Jaccard similarity,
+    so `find` answers only for bodies at or above `threshold`; short bodies (exact signatures)
+    are found only by an equal key. Same bands, same verification, so the same answers as
+    datasketch's MinHashLSH with the same parameters.
     """
 
     def __init__(
@@ -338,13 +367,9 @@ class NearDuplicateIndex:
         self._min_matches = math.ceil(threshold * num_perm - 1e-9)
         self.bands, self.rows = band_params(threshold, num_perm)
         self.store: SignatureStore = MemoryStore() if store is None else store
-        self._lookup = HashSlots()  # band hash (or exact-key hash) -> slot
-        self._by_key = HashSlots()  # hash of the key -> slot
-        self._keys = np.zeros(0, dtype="S1")  # slot -> key, UTF-8
-        self._alive = np.zeros(0, dtype=bool)
-        self._used = 0  # slots handed out; the dead ones are reused by `_compact`
-        self._live = 0
+        self._slots = Slots()
         self._cache: OrderedDict[str, Signature] = OrderedDict()
+        self._changes = 0  # adds and removals since the last snapshot
 
     @property
     def layout(self) -> str:
@@ -355,14 +380,23 @@ class NearDuplicateIndex:
     def load(
         cls, store: SignatureStore, threshold: float = DEFAULT_THRESHOLD, num_perm: int = NUM_PERM
     ) -> NearDuplicateIndex:
-        """The index of every signature in `store`, from the lookup hashes stored with them.
+        """The index of every signature in `store`: its last snapshot, plus the lookups added
+        and forgotten since; a new snapshot when those are many.
 
-        Where they were made for other bands (a new `dedup.near_threshold`) or are missing
-        (signatures kept before they were), they are computed again from the signatures first,
-        once. A signature that cannot be read is logged and forgotten."""
+        Where the lookups were made for other bands (a new `dedup.near_threshold`) or are
+        missing (signatures kept before they were), they are computed again from the
+        signatures first, once. A signature that cannot be read is logged and forgotten."""
         index = cls(threshold, num_perm, store=store)
-        rows = store.signature_lookups(index.layout)
+        snapshot = store.signature_snapshot(index.snapshot_layout)
+        if snapshot is not None:
+            try:
+                index._slots = Slots.from_bytes(snapshot[1])
+            except ValueError as exc:
+                log.warning("near-duplicate snapshot unreadable error=%s; not used", exc)
+                snapshot = None
+        rows = store.signature_lookups(index.layout, after=snapshot[0] if snapshot else 0)
         if rows is None:
+            index._slots, snapshot = Slots(), None
             unreadable: list[str] = []
             recomputed = index._recomputed(store.signatures(), unreadable)
             store.replace_signature_lookups(index.layout, recomputed)
@@ -371,14 +405,29 @@ class NearDuplicateIndex:
             log.info("near-duplicate lookups computed layout=%r", index.layout)
             rows = store.signature_lookups(index.layout)
             assert rows is not None
-        index._load(rows)
+        forgotten = store.forgotten_signature_slots() if snapshot else []
+        index._slots.forget_stored(forgotten)
+        index._changes = len(forgotten) + index._extend(rows)
+        if snapshot is None or index._changes >= index._snapshot_every():
+            index.save()
         return index
 
+    @property
+    def snapshot_layout(self) -> str:
+        return f"{self.layout}, slots 1"
+
+    def save(self) -> None:
+        """Keep a snapshot of the arrays in the store, so that the next `load` is quick."""
+        self.store.save_signature_snapshot(
+            self.snapshot_layout, self._slots.last_stored, self._slots.to_bytes()
+        )
+        self._changes = 0
+
     def __len__(self) -> int:
-        return self._live
+        return len(self._slots)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._slot_of(key) is not None
+        return isinstance(key, str) and self._slots.slot_of(key) is not None
 
     def find(self, sig: Signature) -> Match | None:
         """The earlier near-duplicate of `sig` with the highest estimated Jaccard similarity
@@ -402,44 +451,39 @@ class NearDuplicateIndex:
     def add(self, key: str, sig: Signature) -> None:
         """Keep `sig` under `key`, in the store and here; a key added again is replaced."""
         hashes = self._hashes(sig)
+        if self._changes >= self._snapshot_every():
+            self.save()
         self.remove(key)
-        self.store.add_signature(key, sig.to_bytes(), lookup=hashes.astype("<u8").tobytes())
-        slot = self._new_slot(key)
-        self._lookup.add(hashes, slot)
-        self._by_key.add(_key_hash(key), slot)
-        for table in (self._lookup, self._by_key):
-            if table.pending >= MERGE_EVERY:
-                table.merge(self._alive)
+        stored = self.store.add_signature(
+            key, sig.to_bytes(), lookup=hashes.astype("<u8").tobytes()
+        )
+        self._slots.add(key, hashes, stored)
+        self._changes += 1
         self._remember(key, sig)
 
     def remove(self, key: str) -> None:
         """Forget `key`, here and in the store (retention expiry); a key not there is ignored."""
-        slot = self._slot_of(key)
-        if slot is None:
+        if key not in self:
             return
         self.store.forget_signature(key)
-        self._alive[slot] = False
-        self._live -= 1
+        self._slots.remove(key)
+        self._changes += 1
         self._cache.pop(key, None)
-        if self._used - self._live > max(MERGE_EVERY, self._live):
-            self._compact()
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the arrays (the recent additions and the cache excepted)."""
-        return self._lookup.nbytes + self._by_key.nbytes + self._keys.nbytes + self._alive.nbytes
+        return self._slots.nbytes
 
     # -- lookups ---------------------------------------------------------------------------------
 
     def _matches(self, sig: Signature) -> list[Match]:
         """Every earlier near-duplicate of `sig`, best first (see `find`)."""
-        slots = self._candidates(self._hashes(sig))
-        keys = [self._keys[slot].decode() for slot in slots]
+        keys = [self._slots.key(slot) for slot in self._slots.candidates(self._hashes(sig))]
         stored = self._signatures(keys)
         if sig.is_exact:
-            return [
-                Match(k, 1.0) for k in keys if k in stored and stored[k].exact_key == sig.exact_key
-            ]
+            exact = sig.exact_key
+            return [Match(k, 1.0) for k in keys if k in stored and stored[k].exact_key == exact]
         values = {
             k: s.hashvalues
             for k in sorted(stored)
@@ -454,10 +498,6 @@ class NearDuplicateIndex:
         if sig.num_perm != self.num_perm:
             raise ValueError(f"signature has {sig.num_perm} values, the index {self.num_perm}")
         return band_hashes(sig.values().reshape(1, -1), self.bands, self.rows)[0]
-
-    def _candidates(self, hashes: np.ndarray) -> list[int]:
-        """The live slots sharing a lookup hash with `hashes`, in the order they were added."""
-        return sorted({slot for slot in self._lookup.lookup(hashes) if self._alive[slot]})
 
     def _signatures(self, keys: list[str]) -> dict[str, Signature]:
         """The signatures of `keys`, from the cache or the store (a key gone is left out)."""
@@ -476,40 +516,10 @@ class NearDuplicateIndex:
             self._cache.popitem(last=False)
         return sig
 
-    def _slot_of(self, key: str) -> int | None:
-        encoded = key.encode()
-        for slot in self._by_key.lookup(_key_hash(key)):
-            if self._alive[slot] and self._keys[slot] == encoded:
-                return int(slot)
-        return None
+    def _snapshot_every(self) -> int:
+        return max(SNAPSHOT_EVERY, len(self) // 4)
 
-    # -- slots -----------------------------------------------------------------------------------
-
-    def _new_slot(self, key: str) -> int:
-        encoded = key.encode()
-        if self._used == len(self._keys):
-            size = max(1024, 2 * len(self._keys))
-            self._keys = np.resize(self._keys, size)
-            self._alive = np.resize(self._alive, size)
-            self._alive[self._used :] = False
-        if len(encoded) > self._keys.dtype.itemsize:
-            self._keys = self._keys.astype(f"S{len(encoded)}")
-        slot = self._used
-        self._keys[slot] = encoded
-        self._alive[slot] = True
-        self._used += 1
-        self._live += 1
-        return slot
-
-    def _compact(self) -> None:
-        """Renumber the live slots 0..n-1, dropping the dead ones and their entries."""
-        alive = self._alive[: self._used]
-        new_slot = (np.cumsum(alive) - 1).astype(np.uint32)
-        for table in (self._lookup, self._by_key):
-            table.renumber(new_slot, alive)
-        self._keys = self._keys[: self._used][alive]
-        self._alive = np.ones(len(self._keys), dtype=bool)
-        self._used = self._live = len(self._keys)
+    # -- loading ---------------------------------------------------------------------------------
 
     def _recomputed(
         self, rows: Iterable[tuple[str, bytes]], unreadable: list[str]
@@ -525,51 +535,18 @@ class NearDuplicateIndex:
                 continue
             yield key, hashes.astype("<u8").tobytes()
 
-    def _load(self, rows: Iterable[tuple[str, bytes]]) -> None:
-        """Fill an empty index from (key, lookup hashes) rows in the order they were added, a
-        chunk of rows at a time so that no Python object per row outlives its chunk."""
-        keys, hashes, slots = [], [], []
+    def _extend(self, rows: Iterable[tuple[int, str, bytes]]) -> int:
+        """Add (store slot, key, lookup hashes) rows in the order they were added, a chunk at a
+        time so that no Python object per row outlives its chunk; returns how many."""
+        count = 0
         rows = iter(rows)
         while chunk := list(islice(rows, LOAD_CHUNK)):
-            names = [key for key, _ in chunk]
-            blobs = [lookup for _, lookup in chunk]
-            counts = np.fromiter((len(b) // 8 for b in blobs), dtype=np.int64, count=len(blobs))
-            first = self._used
-            self._used += len(names)
-            keys.append(np.array([k.encode() for k in names], dtype=bytes))
-            hashes.append(np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64))
-            slots.append(np.repeat(np.arange(first, first + len(names), dtype=np.uint32), counts))
-        if not keys:
-            return
-        self._keys = np.concatenate(keys)
-        self._alive = np.ones(len(self._keys), dtype=bool)
-        self._live = self._used
-        self._lookup = HashSlots.from_arrays(np.concatenate(hashes), np.concatenate(slots))
-        self._by_key = HashSlots.from_arrays(
-            key_hashes(self._keys), np.arange(self._used, dtype=np.uint32)
-        )
-
-
-@lru_cache(maxsize=1)
-def _key_multipliers() -> np.ndarray:
-    """Odd 64-bit multipliers for the 8-byte words of a key (keys of up to 256 bytes)."""
-    digest = hashlib.blake2b(b"key words", digest_size=64).digest()
-    seeds = np.frombuffer(digest * 4, dtype="<u8").astype(np.uint64)
-    return (seeds * np.arange(1, 33, dtype=np.uint64)) | np.uint64(1)
-
-
-def key_hashes(keys: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each key of a numpy bytes array (UTF-8, zero-padded): its 8-byte
-    words weighted and summed modulo 2**64, so the array's width does not change a hash."""
-    width = -(-keys.dtype.itemsize // 8) * 8
-    if width > 8 * len(_key_multipliers()):
-        raise ValueError("keys longer than 256 bytes")
-    words = np.ascontiguousarray(keys, dtype=f"S{width}").view("<u8").reshape(len(keys), -1)
-    hashes: np.ndarray = (words.astype(np.uint64) * _key_multipliers()[: words.shape[1]]).sum(
-        axis=1, dtype=np.uint64
-    )
-    return hashes
-
-
-def _key_hash(key: str) -> np.ndarray:
-    return key_hashes(np.array([key.encode()]))
+            lookups = [lookup for _, _, lookup in chunk]
+            self._slots.extend(
+                [key for _, key, _ in chunk],
+                np.fromiter((stored for stored, _, _ in chunk), np.int64, len(chunk)),
+                np.frombuffer(b"".join(lookups), dtype="<u8").astype(np.uint64),
+                np.fromiter((len(b) // 8 for b in lookups), np.int64, len(chunk)),
+            )
+            count += len(chunk)
+        return count

@@ -129,9 +129,18 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     """
     CREATE TABLE signature_lookups (
-        slot INTEGER PRIMARY KEY,
+        slot INTEGER PRIMARY KEY AUTOINCREMENT,
         hash TEXT NOT NULL UNIQUE REFERENCES signatures (hash) ON DELETE CASCADE,
         lookup BLOB NOT NULL
+    );
+    CREATE TABLE signature_lookups_forgotten (
+        slot INTEGER PRIMARY KEY
+    );
+    CREATE TABLE signature_snapshot (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        layout TEXT NOT NULL,
+        last_slot INTEGER NOT NULL,
+        arrays BLOB NOT NULL
     );
     """,
 )
@@ -482,6 +491,13 @@ class State:
         mode); the folder is the only one here."""
 
     # -- near-duplicate signatures (the store of crawler.neardup.NearDuplicateIndex) -------------
+    #
+    # signatures: the signature of each body kept (Signature.to_bytes()), with when it was seen.
+    # signature_lookups: its LSH band hashes, in the order added (slot); a lookup goes with
+    #   its signature (ON DELETE CASCADE), and the slot of each one deleted is noted in
+    #   signature_lookups_forgotten until the next snapshot.
+    # signature_snapshot: the index's arrays as of `last_slot`, so that a start reads one blob
+    #   plus the lookups added and forgotten since, not a row per signature.
 
     def add_signature(
         self,
@@ -490,29 +506,52 @@ class State:
         now: float | None = None,
         *,
         lookup: bytes | None = None,
-    ) -> None:
+    ) -> int:
         """The near-duplicate signature of a body; its owner is the hash's fingerprint row.
-        With `lookup` (the index's band hashes of it) it replaces any signature kept under
-        the hash; without, one already kept stays."""
+        With `lookup` (the index's band hashes of it) it replaces any signature kept under the
+        hash and the new lookup's slot is returned; without, one already kept stays (and 0 is
+        returned)."""
         now = time.time() if now is None else now
         if lookup is None:
             self._db.execute(
                 "INSERT OR IGNORE INTO signatures (hash, seen_at, signature) VALUES (?, ?, ?)",
                 (content_hash, now, signature),
             )
-            return
+            return 0
         with self.transaction():
-            self._db.execute("DELETE FROM signatures WHERE hash = ?", (content_hash,))
+            self._forget_signatures("hash = ?", (content_hash,))
             self._db.execute(
                 "INSERT INTO signatures (hash, seen_at, signature) VALUES (?, ?, ?)",
                 (content_hash, now, signature),
             )
-            self._db.execute(
+            added = self._db.execute(
                 "INSERT INTO signature_lookups (hash, lookup) VALUES (?, ?)", (content_hash, lookup)
             )
+        return int(added.lastrowid or 0)
 
     def forget_signature(self, content_hash: str) -> None:
-        self._db.execute("DELETE FROM signatures WHERE hash = ?", (content_hash,))
+        with self.transaction():
+            self._forget_signatures("hash = ?", (content_hash,))
+
+    def purge_signatures(self, before: float) -> list[str]:
+        """Forget signatures older than `before` (and their lookups); returns their hashes."""
+        with self.transaction():
+            gone = [
+                row[0]
+                for row in self._db.execute(
+                    "SELECT hash FROM signatures WHERE seen_at < ?", (before,)
+                )
+            ]
+            self._forget_signatures("seen_at < ?", (before,))
+        return gone
+
+    def _forget_signatures(self, where: str, params: tuple[Any, ...]) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO signature_lookups_forgotten (slot) SELECT slot FROM "
+            f"signature_lookups WHERE hash IN (SELECT hash FROM signatures WHERE {where})",
+            params,
+        )
+        self._db.execute(f"DELETE FROM signatures WHERE {where}", params)
 
     def signatures_of(self, content_hashes: list[str]) -> dict[str, bytes]:
         """The signatures kept under these hashes (a hash without one is left out)."""
@@ -532,9 +571,11 @@ class State:
         """(hash, signature) of every signature kept, oldest first."""
         return iter(self._db.execute("SELECT hash, signature FROM signatures ORDER BY seen_at"))
 
-    def signature_lookups(self, layout: str) -> Iterator[tuple[str, bytes]] | None:
-        """(hash, lookup) of every signature in the order they were added, or None unless
-        every signature has its lookup and they were all made for `layout`."""
+    def signature_lookups(
+        self, layout: str, after: int = 0
+    ) -> Iterator[tuple[int, str, bytes]] | None:
+        """(slot, hash, lookup) of the signatures added after slot `after`, in the order added;
+        None unless every signature has its lookup and they were all made for `layout`."""
         one = self._db.execute
         if (
             self.meta("signature-lookups") != layout
@@ -542,26 +583,42 @@ class State:
             != one("SELECT count(*) FROM signature_lookups").fetchone()[0]
         ):
             return None
-        return iter(one("SELECT hash, lookup FROM signature_lookups ORDER BY slot"))
+        return iter(
+            one(
+                "SELECT slot, hash, lookup FROM signature_lookups WHERE slot > ? ORDER BY slot",
+                (after,),
+            )
+        )
+
+    def forgotten_signature_slots(self) -> list[int]:
+        """The slots of the lookups deleted since the last snapshot."""
+        return [row[0] for row in self._db.execute("SELECT slot FROM signature_lookups_forgotten")]
+
+    def signature_snapshot(self, layout: str) -> tuple[int, bytes] | None:
+        """(last slot, arrays) of the index's snapshot, if there is one made for `layout`."""
+        row = self._db.execute(
+            "SELECT last_slot, arrays FROM signature_snapshot WHERE layout = ?", (layout,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def save_signature_snapshot(self, layout: str, last_slot: int, arrays: bytes) -> None:
+        """Keep the index's arrays, which hold every lookup up to `last_slot` not forgotten."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO signature_snapshot (id, layout, last_slot, arrays) "
+                "VALUES (1, ?, ?, ?)",
+                (layout, last_slot, arrays),
+            )
+            self._db.execute("DELETE FROM signature_lookups_forgotten")
 
     def replace_signature_lookups(self, layout: str, rows: Iterable[tuple[str, bytes]]) -> None:
         """Replace every lookup with `rows` (hash, lookup), made for `layout`."""
         with self.transaction():
             self._db.execute("DELETE FROM signature_lookups")
+            self._db.execute("DELETE FROM signature_lookups_forgotten")
+            self._db.execute("DELETE FROM signature_snapshot")
             self._db.executemany("INSERT INTO signature_lookups (hash, lookup) VALUES (?, ?)", rows)
             self.set_meta("signature-lookups", layout)
-
-    def purge_signatures(self, before: float) -> list[str]:
-        """Forget signatures older than `before` (and their lookups); returns their hashes."""
-        with self.transaction():
-            gone = [
-                row[0]
-                for row in self._db.execute(
-                    "SELECT hash FROM signatures WHERE seen_at < ?", (before,)
-                )
-            ]
-            self._db.execute("DELETE FROM signatures WHERE seen_at < ?", (before,))
-        return gone
 
     def item_known(self, item_id: str) -> bool:
         return (

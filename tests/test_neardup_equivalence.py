@@ -156,3 +156,80 @@ def test_same_answers_through_merges_and_compaction(tmp_path: Path) -> None:
             old.add(f"k{n:05d}", sigs[-1 - n])
         same_answers(old, new, [near(len(sigs) - 1 - n) for n in range(500)])
         assert NearDuplicateIndex.load(state).find(sigs[-1]) == Match("k00000", 1.0)
+
+
+def _random_sigs(count: int, seed: int) -> list[Signature]:
+    values = np.random.default_rng(seed).integers(0, 2**32, size=(count, NUM_PERM), dtype=np.uint32)
+    return [Signature(hashvalues=v.tobytes()) for v in values]
+
+
+def _near(sig: Signature, changed: int) -> Signature:
+    values = sig.values().copy()
+    values[:changed] ^= np.uint32(0xFFFF)
+    return Signature(hashvalues=values.tobytes())
+
+
+def test_a_reload_sees_what_changed_since_the_snapshot(tmp_path: Path) -> None:
+    sigs = _random_sigs(400, seed=1)
+    old = ReferenceIndex()
+    with State(tmp_path / "state.db") as state:
+        new = NearDuplicateIndex.load(state)
+        for n, sig in enumerate(sigs[:300]):
+            new.add(f"k{n:03d}", sig)
+            old.add(f"k{n:03d}", sig)
+        new.save()
+        for n, sig in enumerate(sigs[300:], start=300):  # after the snapshot
+            new.add(f"k{n:03d}", sig)
+            old.add(f"k{n:03d}", sig)
+        for n in [*range(0, 40), *range(350, 370)]:  # before and after it
+            new.remove(f"k{n:03d}")
+            old.remove(f"k{n:03d}")
+        for n in range(0, 5):  # back, with another signature
+            new.add(f"k{n:03d}", sigs[399 - n])
+            old.add(f"k{n:03d}", sigs[399 - n])
+        state.purge_signatures(0.0)  # nothing that old
+    with State(tmp_path / "state.db") as state:
+        reloaded = NearDuplicateIndex.load(state)
+        assert len(reloaded) == len(old) == 345
+        assert "k000" in reloaded and "k039" not in reloaded and "k360" not in reloaded
+        same_answers(old, reloaded, [_near(s, c) for s in sigs for c in (0, 40, 70)])
+
+
+def test_signatures_expired_in_the_database_are_gone_after_a_reload(tmp_path: Path) -> None:
+    sigs = _random_sigs(50, seed=2)
+    with State(tmp_path / "state.db") as state:
+        new = NearDuplicateIndex.load(state)
+        for n, sig in enumerate(sigs):
+            state.add_signature(f"k{n:02d}", sig.to_bytes(), now=1000.0 + n, lookup=None)
+        reloaded = NearDuplicateIndex.load(state)  # lookups computed for the rows without
+        assert len(reloaded) == 50 and reloaded.find(sigs[7]) == Match("k07", 1.0)
+        assert state.purge_signatures(1025.0) == [f"k{n:02d}" for n in range(25)]
+        again = NearDuplicateIndex.load(state)
+        assert len(again) == 25
+        assert again.find(sigs[7]) is None and again.find(sigs[30]) == Match("k30", 1.0)
+    assert len(new) == 0
+
+
+def test_another_threshold_recomputes_the_lookups(tmp_path: Path) -> None:
+    sigs = _random_sigs(200, seed=3)
+    with State(tmp_path / "state.db") as state:
+        index = NearDuplicateIndex.load(state, 0.5)
+        for n, sig in enumerate(sigs):
+            index.add(f"k{n:03d}", sig)
+        old = ReferenceIndex(0.7)
+        for n, sig in enumerate(sigs):
+            old.add(f"k{n:03d}", sig)
+        stricter = NearDuplicateIndex.load(state, 0.7)
+        same_answers(old, stricter, [_near(s, c) for s in sigs for c in (10, 30, 50)])
+
+
+def test_an_unreadable_signature_is_logged_and_forgotten(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with State(tmp_path / "state.db") as state:
+        state.add_signature("good", _random_sigs(1, seed=4)[0].to_bytes())
+        state.add_signature("bad", b"\x09not a signature")
+        index = NearDuplicateIndex.load(state)
+        assert "good" in index and "bad" not in index
+        assert "near-duplicate signature unreadable hash=bad" in caplog.text
+        assert state.signatures_of(["good", "bad"]).keys() == {"good"}

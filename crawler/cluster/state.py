@@ -279,8 +279,9 @@ class ClusterState(SharedOutbox, State):
         now: float | None = None,
         *,
         lookup: bytes | None = None,
-    ) -> None:
+    ) -> int:
         """Kept by the shared index itself (`SharedNearDuplicateIndex.add`)."""
+        return 0
 
     def signatures(self) -> Iterator[tuple[str, bytes]]:
         return iter(())  # nothing to load: the shared index is already in Redis
