@@ -98,6 +98,14 @@ def time_start(settings_path: Path, folder: Path, site: LocalSite) -> tuple[floa
     return polled - started, running - started
 
 
+def load(state_path: Path) -> float:
+    """Seconds to load the index in this process (the first load also keeps a snapshot)."""
+    started = time.perf_counter()
+    with State(state_path) as state:
+        NearDuplicateIndex.load(state)
+    return time.perf_counter() - started
+
+
 def rebuild_by_adding(state_path: Path) -> float:
     """Seconds the datasketch index took to start: every stored signature added one by one."""
     started = time.perf_counter()
@@ -122,16 +130,26 @@ def main() -> None:
             folder = Path(tmp) / f"n{count}"
             folder.mkdir()
             path = settings(folder, site)
+            state_path = folder / "out" / "state.db"
             started = time.perf_counter()
-            seed(folder / "out" / "state.db", site.url("/feed.xml"), count)
-            size = (folder / "out" / "state.db").stat().st_size / 2**20
+            seed(state_path, site.url("/feed.xml"), count)
+            size = state_path.stat().st_size / 2**20
             print(
                 f"seeded {count:,} signatures in {time.perf_counter() - started:.1f} s "
                 f"(state database {size:,.0f} MiB)"
             )
+            if count:
+                print(
+                    f"  index load without a snapshot (a row a signature): {load(state_path):.2f} s"
+                )
+                loads = [load(state_path) for _ in range(args.runs)]
+                print(
+                    f"  index load from its snapshot: {statistics.median(loads):.2f} s "
+                    f"(median of {args.runs})"
+                )
             runs = []
             for _ in range(args.runs):
-                with State(folder / "out" / "state.db") as state:  # due again
+                with State(state_path) as state:  # due again
                     row = state.source("feed", site.url("/feed.xml"))
                     state.record_poll(row.id, status=200, next_poll_at=time.time() - 1)
                 runs.append(time_start(path, folder, site))
@@ -139,14 +157,15 @@ def main() -> None:
             polled = statistics.median(r[0] for r in runs)
             running = statistics.median(r[1] for r in runs)
             print(
-                f"  {count:>9,} signatures: first poll {polled:.2f} s after start, "
+                f"  crawler run with {count:,} signatures: first poll {polled:.2f} s after start, "
                 f"'running' at {running:.2f} s (median of {args.runs}: "
                 f"{', '.join(f'{r[0]:.2f}' for r in runs)})"
             )
         base = statistics.median(r[0] for r in results[0])
         full = statistics.median(r[0] for r in results[args.signatures])
-        print(f"index load adds {full - base:.2f} s to the start ({full:.2f} s vs {base:.2f} s)")
-        old = rebuild_by_adding(Path(tmp) / f"n{args.signatures}" / "out" / "state.db")
+        print(f"signatures add {full - base:.2f} s to the start ({full:.2f} s vs {base:.2f} s)")
+        state_path = Path(tmp) / f"n{args.signatures}" / "out" / "state.db"
+        old = rebuild_by_adding(state_path)
         print(f"the datasketch index re-adding {args.signatures:,} signatures: {old:.1f} s")
 
 

@@ -132,6 +132,15 @@ class DedupPipeline:
         self.index = state.near_duplicate_index(self.settings.near_threshold)
         log.debug("near-duplicate index loaded signatures=%d", len(self.index))
 
+    def close_spider(self) -> None:
+        """Keep a snapshot of the index, so that the next start loads it in one read."""
+        if not hasattr(self, "index"):
+            return  # the spider never opened
+        try:
+            self.index.save()
+        except _state(self.crawler).errors as exc:
+            log.warning("near-duplicate snapshot not saved error=%s; the next start is slower", exc)
+
     def expire(self) -> None:
         """Drop signatures past `dedup.keep` from the database and the index."""
         cutoff = time.time() - self.settings.keep.total_seconds()

@@ -135,6 +135,9 @@ class SharedNearDuplicateIndex(NearDuplicateIndex):
                 self.redis.hdel(self._exact_of_key, key)
         self.redis.zrem(self._times_key, key)
 
+    def save(self) -> None:
+        """Nothing to keep: the shared index is in Redis."""
+
     def _lean(self, sig: Signature) -> LeanMinHash:
         if sig.num_perm != self.num_perm:
             raise ValueError(f"signature has {sig.num_perm} values, the index {self.num_perm}")
