@@ -311,7 +311,8 @@ def test_two_workers_racing_on_one_story_decide_it_once(tmp_path: Path, redis_ur
         assert sum(owner is None for owner in exact) == 1, exact
         assert sum(earlier is None for earlier in near) == 1, near
         winner = near.index(None)
-        assert near[1 - winner] == f"h{round_}-{winner}"
+        loser = near[1 - winner]
+        assert loser is not None and loser.key == f"h{round_}-{winner}"
 
 
 def race(*steps: Callable[[int], object]) -> list[list[object]]:
