@@ -90,7 +90,7 @@ class HashSlots:
         found: list[int] = []
         if len(self._hashes):
             at = self._hashes.searchsorted(hashes)
-            hit = self._hashes[np.minimum(at, len(self._hashes) - 1)] == hashes
+            hit = self._hashes.take(at, mode="clip") == hashes
             if hit.any():  # seldom: most bodies share no band with any other
                 ends = self._hashes.searchsorted(hashes[hit], side="right")
                 for start, end in zip(at[hit].tolist(), ends.tolist(), strict=True):

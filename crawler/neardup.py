@@ -247,8 +247,14 @@ def band_hashes(values: np.ndarray, bands: int, rows: int) -> np.ndarray:
     row): the band's values weighted by its own multipliers, summed modulo 2**64. Equal bands
     give equal hashes; two different ones collide with odds of about 2**-64, and a collision
     only adds a candidate, which is verified."""
-    grouped = values[:, : bands * rows].astype(np.uint64).reshape(len(values), bands, rows)
-    hashes: np.ndarray = (grouped * _band_multipliers(bands, rows)).sum(axis=2, dtype=np.uint64)
+    grouped = values[:, : bands * rows].reshape(len(values), bands, rows)
+    return _band_sums(grouped, bands, rows)
+
+
+def _band_sums(grouped: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """`band_hashes` of values grouped by band (..., bands, rows)."""
+    weighted = np.multiply(grouped, _band_multipliers(bands, rows), dtype=np.uint64)
+    hashes: np.ndarray = weighted.sum(axis=-1, dtype=np.uint64)
     return hashes
 
 
@@ -480,6 +486,8 @@ class NearDuplicateIndex:
     def _matches(self, sig: Signature) -> list[Match]:
         """Every earlier near-duplicate of `sig`, best first (see `find`)."""
         keys = [self._slots.key(slot) for slot in self._slots.candidates(self._hashes(sig))]
+        if not keys:
+            return []
         stored = self._signatures(keys)
         if sig.is_exact:
             exact = sig.exact_key
@@ -497,7 +505,8 @@ class NearDuplicateIndex:
             return np.frombuffer(sig.exact_key[:8], dtype="<u8").astype(np.uint64) ^ _EXACT_SALT
         if sig.num_perm != self.num_perm:
             raise ValueError(f"signature has {sig.num_perm} values, the index {self.num_perm}")
-        return band_hashes(sig.values().reshape(1, -1), self.bands, self.rows)[0]
+        grouped = np.frombuffer(sig.hashvalues, dtype=_VALUES, count=self.bands * self.rows)
+        return _band_sums(grouped.reshape(self.bands, self.rows), self.bands, self.rows)
 
     def _signatures(self, keys: list[str]) -> dict[str, Signature]:
         """The signatures of `keys`, from the cache or the store (a key gone is left out)."""
