@@ -21,7 +21,7 @@ number when the caller compacts its slots.
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 from functools import lru_cache
 
 import numpy as np
@@ -254,35 +254,44 @@ class Slots:
         self._alive = self._alive[: self._used]
 
     def to_bytes(self) -> bytes:
-        """Every array, the dead slots compacted away (numpy's .npz format)."""
+        """Every array, the dead slots compacted away: a JSON header line naming each array's
+        dtype and length, then the arrays' bytes one after another."""
         self.compact()
         lookup_hashes, lookup_slots = self.lookups.arrays()
         key_hash, key_slots = self._by_key.arrays()
-        out = io.BytesIO()
-        np.savez(
-            out,
-            keys=self._keys,
-            stored=self._stored,
-            last_stored=np.array([self.last_stored]),
-            lookup_hashes=lookup_hashes,
-            lookup_slots=lookup_slots,
-            key_hashes=key_hash,
-            key_slots=key_slots,
-        )
-        return out.getvalue()
+        arrays = {
+            "keys": self._keys,
+            "stored": self._stored,
+            "lookup_hashes": lookup_hashes,
+            "lookup_slots": lookup_slots,
+            "key_hashes": key_hash,
+            "key_slots": key_slots,
+        }
+        header = {
+            "last_stored": self.last_stored,
+            "arrays": [[name, a.dtype.str, len(a)] for name, a in arrays.items()],
+        }
+        parts = [json.dumps(header).encode() + b"\n"]
+        parts += [np.ascontiguousarray(a).tobytes() for a in arrays.values()]
+        return b"".join(parts)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Slots:
         """The slots `to_bytes` kept; ValueError for anything else."""
         try:
-            arrays = np.load(io.BytesIO(data), allow_pickle=False)
+            offset = data.index(b"\n") + 1
+            header = json.loads(data[:offset])
+            arrays = {}
+            for name, dtype, length in header["arrays"]:
+                kind = np.dtype(dtype)
+                arrays[name] = np.frombuffer(data, kind, count=length, offset=offset).copy()
+                offset += kind.itemsize * length
             slots = cls()
-            slots._keys = arrays["keys"]
-            slots._stored = arrays["stored"]
-            slots.last_stored = int(arrays["last_stored"][0])
+            slots._keys, slots._stored = arrays["keys"], arrays["stored"]
+            slots.last_stored = int(header["last_stored"])
             slots.lookups = HashSlots.from_arrays(arrays["lookup_hashes"], arrays["lookup_slots"])
             slots._by_key = HashSlots.from_arrays(arrays["key_hashes"], arrays["key_slots"])
-        except (OSError, KeyError, EOFError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a snapshot of the index: {exc}") from None
         slots._used = slots._live = len(slots._keys)
         slots._alive = np.ones(slots._used, dtype=bool)

@@ -513,10 +513,13 @@ class State:
         returned)."""
         now = time.time() if now is None else now
         if lookup is None:
-            self._db.execute(
-                "INSERT OR IGNORE INTO signatures (hash, seen_at, signature) VALUES (?, ?, ?)",
-                (content_hash, now, signature),
-            )
+            with self.transaction():
+                added = self._db.execute(
+                    "INSERT OR IGNORE INTO signatures (hash, seen_at, signature) VALUES (?, ?, ?)",
+                    (content_hash, now, signature),
+                )
+                if added.rowcount:  # a signature without its lookup: computed at the next load
+                    self.set_meta("signature-lookups", None)
             return 0
         with self.transaction():
             self._forget_signatures("hash = ?", (content_hash,))
@@ -575,16 +578,12 @@ class State:
         self, layout: str, after: int = 0
     ) -> Iterator[tuple[int, str, bytes]] | None:
         """(slot, hash, lookup) of the signatures added after slot `after`, in the order added;
-        None unless every signature has its lookup and they were all made for `layout`."""
-        one = self._db.execute
-        if (
-            self.meta("signature-lookups") != layout
-            or one("SELECT count(*) FROM signatures").fetchone()[0]
-            != one("SELECT count(*) FROM signature_lookups").fetchone()[0]
-        ):
+        None unless every signature has its lookup and they were all made for `layout` (the
+        meta row is cleared by a signature kept without one, and absent before lookups were)."""
+        if self.meta("signature-lookups") != layout:
             return None
         return iter(
-            one(
+            self._db.execute(
                 "SELECT slot, hash, lookup FROM signature_lookups WHERE slot > ? ORDER BY slot",
                 (after,),
             )
