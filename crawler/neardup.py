@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 import numpy as np
 from datasketch import MinHash
@@ -43,6 +43,7 @@ from datasketch.lsh import _optimal_param
 
 from crawler.dedup import normalize_text
 from crawler.hashslots import Slots
+from crawler.sigstore import MemoryStore, SignatureStore
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -50,10 +51,8 @@ __all__ = [
     "SHINGLE_SIZE",
     "SHORT_BODY_WORDS",
     "Match",
-    "MemoryStore",
     "NearDuplicateIndex",
     "Signature",
-    "SignatureStore",
     "band_hashes",
     "band_params",
     "lsh_params",
@@ -271,78 +270,6 @@ def ranked_matches(
     matches = (stored.reshape(len(keys), -1) == query).sum(axis=1).tolist()
     order = sorted(range(len(keys)), key=lambda i: (-matches[i], keys[i]))
     return [Match(keys[i], matches[i] / len(query)) for i in order if matches[i] >= min_matches]
-
-
-class SignatureStore(Protocol):
-    """Where the index keeps the signatures themselves (`Signature.to_bytes()`, opaque here)
-    with their lookup hashes and a snapshot of its arrays: the state database
-    (`crawler.state.State`, which documents each method) or `MemoryStore`."""
-
-    def add_signature(self, content_hash: str, signature: bytes, *, lookup: bytes) -> int: ...
-
-    def forget_signature(self, content_hash: str) -> None: ...
-
-    def signatures_of(self, content_hashes: list[str]) -> dict[str, bytes]: ...
-
-    def signatures(self) -> Iterable[tuple[str, bytes]]: ...
-
-    def signature_lookups(
-        self, layout: str, after: int = 0
-    ) -> Iterable[tuple[int, str, bytes]] | None: ...
-
-    def forgotten_signature_slots(self) -> list[int]: ...
-
-    def signature_snapshot(self, layout: str) -> tuple[int, bytes] | None: ...
-
-    def save_signature_snapshot(self, layout: str, last_slot: int, arrays: bytes) -> None: ...
-
-    def replace_signature_lookups(self, layout: str, rows: Iterable[tuple[str, bytes]]) -> None: ...
-
-
-class MemoryStore:
-    """A `SignatureStore` in a dict, for an index that lives only as long as its process."""
-
-    def __init__(self) -> None:
-        self._rows: dict[str, tuple[int, bytes, bytes]] = {}
-        self._layout: str | None = None
-        self._last_slot = 0
-
-    def add_signature(self, content_hash: str, signature: bytes, *, lookup: bytes) -> int:
-        self._rows.pop(content_hash, None)
-        self._last_slot += 1
-        self._rows[content_hash] = (self._last_slot, signature, lookup)
-        return self._last_slot
-
-    def forget_signature(self, content_hash: str) -> None:
-        self._rows.pop(content_hash, None)
-
-    def signatures_of(self, content_hashes: list[str]) -> dict[str, bytes]:
-        return {k: self._rows[k][1] for k in content_hashes if k in self._rows}
-
-    def signatures(self) -> Iterable[tuple[str, bytes]]:
-        return [(k, row[1]) for k, row in self._rows.items()]
-
-    def signature_lookups(
-        self, layout: str, after: int = 0
-    ) -> Iterable[tuple[int, str, bytes]] | None:
-        if self._layout != layout:
-            return None
-        return [(row[0], k, row[2]) for k, row in self._rows.items() if row[0] > after]
-
-    def forgotten_signature_slots(self) -> list[int]:
-        return []
-
-    def signature_snapshot(self, layout: str) -> tuple[int, bytes] | None:
-        return None  # the index is never loaded again
-
-    def save_signature_snapshot(self, layout: str, last_slot: int, arrays: bytes) -> None:
-        pass
-
-    def replace_signature_lookups(self, layout: str, rows: Iterable[tuple[str, bytes]]) -> None:
-        for key, lookup in list(rows):
-            self._last_slot += 1
-            self._rows[key] = (self._last_slot, self._rows[key][1], lookup)
-        self._layout = layout
 
 
 class NearDuplicateIndex:
