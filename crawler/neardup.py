@@ -342,7 +342,7 @@ class NearDuplicateIndex:
         index._slots.forget_stored(forgotten)
         index._changes = len(forgotten) + index._extend(rows)
         if snapshot is None or index._changes >= index._snapshot_every():
-            index.save()
+            index._keep_snapshot()
         return index
 
     @property
@@ -350,7 +350,12 @@ class NearDuplicateIndex:
         return f"{self.layout}, slots 1"
 
     def save(self) -> None:
-        """Keep a snapshot of the arrays in the store, so that the next `load` is quick."""
+        """Keep a snapshot of the arrays in the store, so that the next `load` is quick
+        (nothing to do when nothing changed since the last one)."""
+        if self._changes:
+            self._keep_snapshot()
+
+    def _keep_snapshot(self) -> None:
         self.store.save_signature_snapshot(
             self.snapshot_layout, self._slots.last_stored, self._slots.to_bytes()
         )
