@@ -332,18 +332,20 @@ def _resident() -> int:
 def _filled_index(kind: str, count: int, folder: str, traced: bool) -> tuple[int, int]:
     """(traced bytes, resident bytes) an index of `kind` adds by holding `count` random
     signatures ("old": datasketch's MinHashLSH, "new": the compact index on a state database,
-    "loaded": the compact index loaded from that database, as after a restart).
+    "loaded": the compact index loaded from the database a "fill" process left, as after a
+    restart).
 
     Random signatures put every band of every signature in a bucket of its own, the worst case
     (and the usual one: few bodies are near-duplicates). Keys are 26 characters long, as the
     item ids (ULIDs); the daemon's keys (content hashes) are 64."""
     state = State(Path(folder) / "state.db")
-    if kind == "loaded":
+    if kind == "fill":  # for "loaded", in a process of its own
         with state.transaction():
             filling = NearDuplicateIndex.load(state)
             for n, sig in enumerate(_random_signatures(count)):
                 filling.add(f"01J{n:023d}", sig)
-        del filling
+        filling.save()
+        return 0, 0
     rss = _resident()
     if traced:
         tracemalloc.start()
@@ -360,9 +362,10 @@ def _filled_index(kind: str, count: int, folder: str, traced: bool) -> tuple[int
     return used, _resident() - rss
 
 
-def _memory_child(kind: str, count: int, traced: bool, out: multiprocessing.Queue) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        out.put(_filled_index(kind, count, folder, traced))
+def _memory_child(
+    kind: str, count: int, folder: str, traced: bool, out: multiprocessing.Queue
+) -> None:
+    out.put(_filled_index(kind, count, folder, traced))
 
 
 def index_memory(kind: str, count: int, *, traced: bool) -> float:
@@ -370,10 +373,12 @@ def index_memory(kind: str, count: int, *, traced: bool) -> float:
     tracemalloc or resident, measured in a fresh process."""
     spawn = multiprocessing.get_context("spawn")
     out = spawn.Queue()
-    child = spawn.Process(target=_memory_child, args=(kind, count, traced, out))
-    child.start()
-    used, resident = out.get()
-    child.join()
+    with tempfile.TemporaryDirectory() as folder:
+        for step in ("fill", kind) if kind == "loaded" else (kind,):
+            child = spawn.Process(target=_memory_child, args=(step, count, folder, traced, out))
+            child.start()
+            used, resident = out.get()
+            child.join()
     return (used if traced else resident) / count * 100_000 / 2**20
 
 
