@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.lshref import ReferenceIndex
 
 from crawler.neardup import NUM_PERM, Match, NearDuplicateIndex, Signature, signature
 from crawler.state import State
+
+from support.lshref import ReferenceIndex
 
 TESTS = Path(__file__).parent
 BENCHMARK_BODIES = [
