@@ -25,10 +25,12 @@ the set above, is crawler/dedup.py's: near wording (the index) and facts that ag
 
 Prints a precision/recall table over shingle sizes and thresholds, details at the chosen
 setting, the same for the decision with facts over several rules on both sets and per
-template family, throughput (signature + find + add) and the index memory per 100,000
-signatures.
+template family, throughput (signature + find + add), and the compact index against the
+datasketch index it replaced (`tests/support/lshref.py`), in the same run: memory per 100,000
+signatures (traced and resident, each in a process of its own), lookup time and whether every
+answer is the same.
 
-    .venv/bin/python bench/dedup.py [--memory-signatures N]
+    .venv/bin/python bench/dedup.py [--memory-signatures N] [--data ground-truth.json]
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import random
 import re
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import Counter, defaultdict
@@ -68,8 +72,10 @@ from crawler.neardup import (  # noqa: E402
     shingles,
     signature,
 )
+from crawler.state import State  # noqa: E402
 
 from tests.support.bulletins import Bulletin, bulletin_families, near_twins, wire_copies  # noqa: E402
+from tests.support.lshref import ReferenceIndex  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "article-extraction-benchmark" / "ground-truth.json"
 SEED = 20240611
@@ -263,7 +269,7 @@ def evaluate(data: Labelled, sigs: dict[int, Signature], threshold: float) -> Re
     for kind, key, doc in data.positives:
         result.positives += 1
         found = index.find(sigs[id(doc)])
-        if found == key:
+        if found is not None and found.key == key:
             result.tp += 1
         else:
             result.missed[kind] += 1
@@ -324,21 +330,128 @@ def throughput(data: Labelled) -> tuple[float, float]:
     return sig_rate, len(docs) / (time.perf_counter() - start)
 
 
-def memory_per_100k(count: int) -> float:
-    """Traced bytes of an index holding `count` random signatures, scaled to 100,000 (MiB).
+def _random_signatures(count: int, seed: int = SEED) -> Iterator[Signature]:
+    """`count` signatures of random values, made a few thousand at a time."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, count, 10_000):
+        size = min(10_000, count - start)
+        for values in rng.integers(0, 2**32, size=(size, NUM_PERM), dtype=np.uint32):
+            yield Signature(hashvalues=values.tobytes())
+
+
+def _resident() -> int:
+    """Resident bytes of this process (VmRSS)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _filled_index(kind: str, count: int, folder: str, traced: bool) -> tuple[int, int]:
+    """(traced bytes, resident bytes) an index of `kind` adds by holding `count` random
+    signatures ("old": datasketch's MinHashLSH, "new": the compact index on a state database,
+    "loaded": the compact index loaded from the database a "fill" process left, as after a
+    restart).
 
     Random signatures put every band of every signature in a bucket of its own, the worst case
-    (and the usual one: few bodies are near-duplicates)."""
-    rng = np.random.default_rng(SEED)
-    values = rng.integers(0, 2**32, size=(count, NUM_PERM), dtype=np.uint32)
-    tracemalloc.start()
-    index = NearDuplicateIndex()
-    for n in range(count):
-        # 26-character keys, as long as the item ids (ULIDs) the state database uses
-        index.add(f"01J{n:023d}", Signature(hashvalues=values[n].tobytes()))
-    used, _peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return used / count * 100_000 / 2**20
+    (and the usual one: few bodies are near-duplicates). Keys are 26 characters long, as the
+    item ids (ULIDs); the daemon's keys (content hashes) are 64."""
+    state = State(Path(folder) / "state.db")
+    if kind == "fill":  # for "loaded", in a process of its own
+        with state.transaction():
+            filling = NearDuplicateIndex.load(state)
+            for n, sig in enumerate(_random_signatures(count)):
+                filling.add(f"01J{n:023d}", sig)
+        filling.save()
+        return 0, 0
+    rss = _resident()
+    if traced:
+        tracemalloc.start()
+    index: ReferenceIndex | NearDuplicateIndex
+    index = ReferenceIndex() if kind == "old" else NearDuplicateIndex.load(state)
+    if kind != "loaded":
+        with state.transaction():
+            for n, sig in enumerate(_random_signatures(count)):
+                index.add(f"01J{n:023d}", sig)
+    used = tracemalloc.get_traced_memory()[0] if traced else 0
+    if traced:
+        tracemalloc.stop()
+    assert len(index) == count
+    return used, _resident() - rss
+
+
+def _memory_child(
+    kind: str, count: int, folder: str, traced: bool, out: multiprocessing.Queue
+) -> None:
+    out.put(_filled_index(kind, count, folder, traced))
+
+
+def index_memory(kind: str, count: int, *, traced: bool) -> float:
+    """MiB per 100,000 signatures of an index of `kind` (see `_filled_index`), traced by
+    tracemalloc or resident, measured in a fresh process."""
+    spawn = multiprocessing.get_context("spawn")
+    out = spawn.Queue()
+    with tempfile.TemporaryDirectory() as folder:
+        for step in ("fill", kind) if kind == "loaded" else (kind,):
+            child = spawn.Process(target=_memory_child, args=(step, count, folder, traced, out))
+            child.start()
+            used, resident = out.get()
+            child.join()
+    return (used if traced else resident) / count * 100_000 / 2**20
+
+
+def compare_memory(count: int) -> None:
+    """Memory of the old and the compact index, traced and resident, per 100,000 signatures."""
+    print(f"index memory per 100,000 signatures ({count:,} random ones, a process each):")
+    rows = (("old", "datasketch MinHashLSH"), ("new", "compact"), ("loaded", "compact, loaded"))
+    for kind, name in rows:
+        traced = index_memory(kind, count, traced=True)
+        resident = index_memory(kind, count, traced=False)
+        print(f"  {name:<24} {traced:7,.1f} MiB traced  {resident:7,.1f} MiB resident")
+
+
+def compare_lookups(data: Labelled, background: int) -> None:
+    """Lookup time of the old and the compact index, holding `background` random signatures
+    plus the originals, over every labelled query (most of them copies, so candidates are
+    verified); the compact index freshly loaded from its state database for each round, so
+    each original's signature is first read from the database. Every answer must be the
+    same."""
+    originals = [(key, signature(doc.title, doc.text)) for key, doc in data.originals]
+    queries = [signature(doc.title, doc.text) for _k, _key, doc in data.positives]
+    queries += [sig for _key, sig in originals]
+    queries += [signature(b.title, b.text) for _k, _a, b in data.negative_pairs]
+    queries += list(_random_signatures(1_000, seed=SEED + 1))
+    fill = list(_random_signatures(background))
+    with tempfile.TemporaryDirectory() as folder:
+        state = State(Path(folder) / "state.db")
+        old, filling = ReferenceIndex(), NearDuplicateIndex.load(state)
+        with state.transaction():
+            for n, sig in enumerate(fill):
+                old.add(f"bg-{n:06d}", sig)
+                filling.add(f"bg-{n:06d}", sig)
+            for key, sig in originals:
+                old.add(key, sig)
+                filling.add(key, sig)
+        new = NearDuplicateIndex.load(state)  # keeps a snapshot: the next loads are quick
+        timings: dict[str, list[float]] = {"old": [], "new": []}
+        answers = {}
+        for _round in range(5):  # alternating, the best round of each: less noise
+            new = NearDuplicateIndex.load(state)  # its cache empty again
+            for name, index in (("old", old), ("new", new)):
+                start = time.perf_counter()
+                answers[name] = [index.find(q) for q in queries]
+                timings[name].append((time.perf_counter() - start) / len(queries))
+        state.close()
+    best = {name: min(times) for name, times in timings.items()}
+    same = sum(a == b for a, b in zip(answers["old"], answers["new"], strict=True))
+    found = sum(a is not None for a in answers["old"])
+    print(
+        f"lookups over {background:,} + {len(originals)} signatures, {len(queries):,} queries "
+        f"({found:,} find an original): old {best['old'] * 1e6:.0f} us, "
+        f"compact {best['new'] * 1e6:.0f} us a lookup "
+        f"(old / compact = {best['old'] / best['new']:.2f}, best of 5 rounds); "
+        f"same answers: {same:,} of {len(queries):,}"
+    )
 
 
 # -- the decision with facts: templated bulletins and the set above ---------------------------
@@ -553,9 +666,11 @@ def report_facts(data: Labelled, templated: Templated) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--memory-signatures", type=int, default=100_000)
+    parser.add_argument("--lookup-signatures", type=int, default=100_000)
+    parser.add_argument("--data", type=Path, default=DATA, help="the ground-truth.json")
     args = parser.parse_args()
     started = time.perf_counter()
-    truth = json.loads(DATA.read_text(encoding="utf-8"))
+    truth = json.loads(args.data.read_text(encoding="utf-8"))
     bodies = [truth[key]["articleBody"] for key in sorted(truth)]
     data = build(bodies)
     kinds = Counter(kind for kind, _key, _doc in data.positives)
@@ -608,11 +723,8 @@ def main() -> None:
         f"\nthroughput: {sig_rate:,.0f} signatures/s; {rate:,.0f} articles/s "
         "(signature + find + add, one process)"
     )
-    mib = memory_per_100k(args.memory_signatures)
-    print(
-        f"index memory: {mib:,.0f} MiB per 100,000 signatures "
-        f"(measured on {args.memory_signatures:,} random signatures)"
-    )
+    compare_lookups(data, args.lookup_signatures)
+    compare_memory(args.memory_signatures)
     print(f"bench time: {time.perf_counter() - started:.1f} s")
 
 

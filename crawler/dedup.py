@@ -36,7 +36,7 @@ import courlan
 
 from crawler.fingerprint import agreement, content_hash, normalize_text
 from crawler.items import Rejected
-from crawler.neardup import Match, NearDuplicateIndex, Signature, signature
+from crawler.neardup import Match, NearDuplicateIndex, signature
 from crawler.signals import delivery_failed
 from crawler.urls import normalize_url
 
@@ -183,15 +183,20 @@ class Deduplicator:
     def __init__(self, state: State, settings: DedupSettings) -> None:
         self.state = state
         self.settings = settings
-        self.index: NearDuplicateIndex = state.near_duplicate_index(settings.near_threshold)
+        self.index: NearDuplicateIndex  # loaded by `load`
 
     def load(self) -> None:
-        """Drop what is past `dedup.keep`, then rebuild the index from the state database."""
-        self._forget(time.time() - self.settings.keep.total_seconds())
-        self.state.purge_signatures(time.time() - self.settings.keep.total_seconds())
-        for key, data in self.state.signatures():
-            self.index.add(key, Signature.from_bytes(data))
+        """Drop what is past `dedup.keep`, then load the index from the state database (from
+        its snapshot and the changes since, crawler/neardup.py)."""
+        cutoff = time.time() - self.settings.keep.total_seconds()
+        self._forget(cutoff)
+        self.state.purge_signatures(cutoff)
+        self.index = self.state.near_duplicate_index(self.settings.near_threshold)
         log.debug("near-duplicate index loaded signatures=%d", len(self.index))
+
+    def save(self) -> None:
+        """Keep a snapshot of the index, so that the next start loads it in one read."""
+        self.index.save()
 
     def reloaded(self, settings: DedupSettings) -> None:
         """New settings: a new `near_threshold` rebuilds the index; `keep` is used at the next
@@ -199,7 +204,6 @@ class Deduplicator:
         threshold_changed = settings.near_threshold != self.settings.near_threshold
         self.settings = settings
         if threshold_changed:
-            self.index = self.state.near_duplicate_index(settings.near_threshold)
             self.load()
             log.info("near-duplicate index rebuilt threshold=%s", settings.near_threshold)
 
@@ -263,8 +267,7 @@ class Deduplicator:
             return verdict.agree
 
         match = self.index.find_or_add(page.content_hash, sig, accept=same_facts)
-        if match is None:
-            self.state.add_signature(page.content_hash, sig.to_bytes())
+        if match is None:  # kept by the index, in the state database
             return
         raise self._near_duplicate(page, match, agreed[match.key])
 

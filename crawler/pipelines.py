@@ -134,6 +134,15 @@ class DedupPipeline:
         if hasattr(self, "dedup"):
             self.dedup.reloaded(config.dedup)
 
+    def close_spider(self) -> None:
+        """Keep a snapshot of the index, so that the next start loads it in one read."""
+        if not hasattr(self, "dedup"):
+            return  # the spider never opened
+        try:
+            self.dedup.save()
+        except _state(self.crawler).errors as exc:
+            log.warning("near-duplicate snapshot not saved error=%s; the next start is slower", exc)
+
     def expire(self) -> None:
         self.dedup.expire()
 

@@ -181,6 +181,22 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT OR IGNORE INTO item_topics (topic, item_id) SELECT DISTINCT topic, item_id FROM outbox;
     CREATE INDEX items_queued ON items (queued_at, source_url);
     """,
+    """
+    CREATE TABLE signature_lookups (
+        slot INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash TEXT NOT NULL UNIQUE REFERENCES signatures (hash) ON DELETE CASCADE,
+        lookup BLOB NOT NULL
+    );
+    CREATE TABLE signature_lookups_forgotten (
+        slot INTEGER PRIMARY KEY
+    );
+    CREATE TABLE signature_snapshot (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        layout TEXT NOT NULL,
+        last_slot INTEGER NOT NULL,
+        arrays BLOB NOT NULL
+    );
+    """,
 )
 
 
@@ -555,10 +571,10 @@ class State:
         return self.fingerprint_owner(content_hash)
 
     def near_duplicate_index(self, threshold: float) -> NearDuplicateIndex:
-        """The index of near-duplicate signatures: in memory, rebuilt from `signatures()`."""
+        """The index of near-duplicate signatures, loaded from this database (its store)."""
         from crawler.neardup import NearDuplicateIndex
 
-        return NearDuplicateIndex(threshold)
+        return NearDuplicateIndex.load(self, threshold)
 
     def fingerprint_owner(self, content_hash: str) -> tuple[str | None, str] | None:
         """(item id or None, first URL) of the first article with this body, if any."""
@@ -626,16 +642,51 @@ class State:
         """Hand a queued item to sinks beyond the queue folder (the Redis stream, in cluster
         mode); the folder is the only one here."""
 
-    def add_signature(self, content_hash: str, signature: bytes, now: float | None = None) -> None:
-        """The near-duplicate signature of a body; its owner is the hash's fingerprint row."""
-        now = time.time() if now is None else now
-        self._db.execute(
-            "INSERT OR IGNORE INTO signatures (hash, seen_at, signature) VALUES (?, ?, ?)",
-            (content_hash, now, signature),
-        )
+    # -- near-duplicate signatures (the store of crawler.neardup.NearDuplicateIndex) -------------
+    #
+    # signatures: the signature of each body kept (Signature.to_bytes()), with when it was seen.
+    # signature_lookups: its LSH band hashes, in the order added (slot); a lookup goes with
+    #   its signature (ON DELETE CASCADE), and the slot of each one deleted is noted in
+    #   signature_lookups_forgotten until the next snapshot.
+    # signature_snapshot: the index's arrays as of `last_slot`, so that a start reads one blob
+    #   plus the lookups added and forgotten since, not a row per signature.
 
-    def signatures(self) -> list[tuple[str, bytes]]:
-        return list(self._db.execute("SELECT hash, signature FROM signatures ORDER BY seen_at"))
+    def add_signature(
+        self,
+        content_hash: str,
+        signature: bytes,
+        now: float | None = None,
+        *,
+        lookup: bytes | None = None,
+    ) -> int:
+        """The near-duplicate signature of a body; its owner is the hash's fingerprint row.
+        With `lookup` (the index's band hashes of it) it replaces any signature kept under the
+        hash and the new lookup's slot is returned; without, one already kept stays (and 0 is
+        returned)."""
+        now = time.time() if now is None else now
+        if lookup is None:
+            with self.transaction():
+                added = self._db.execute(
+                    "INSERT OR IGNORE INTO signatures (hash, seen_at, signature) VALUES (?, ?, ?)",
+                    (content_hash, now, signature),
+                )
+                if added.rowcount:  # a signature without its lookup: computed at the next load
+                    self.set_meta("signature-lookups", None)
+            return 0
+        with self.transaction():
+            self._forget_signatures("hash = ?", (content_hash,))
+            self._db.execute(
+                "INSERT INTO signatures (hash, seen_at, signature) VALUES (?, ?, ?)",
+                (content_hash, now, signature),
+            )
+            added = self._db.execute(
+                "INSERT INTO signature_lookups (hash, lookup) VALUES (?, ?)", (content_hash, lookup)
+            )
+        return int(added.lastrowid or 0)
+
+    def forget_signature(self, content_hash: str) -> None:
+        with self.transaction():
+            self._forget_signatures("hash = ?", (content_hash,))
 
     def signature_facts(self, content_hash: str) -> Facts | None:
         """The facts stored with a body's signature; None when there is no signature or it was
@@ -653,7 +704,7 @@ class State:
             return None
 
     def purge_signatures(self, before: float) -> list[str]:
-        """Forget signatures older than `before`; returns their hashes."""
+        """Forget signatures older than `before` (and their lookups); returns their hashes."""
         with self.transaction():
             gone = [
                 row[0]
@@ -661,8 +712,79 @@ class State:
                     "SELECT hash FROM signatures WHERE seen_at < ?", (before,)
                 )
             ]
-            self._db.execute("DELETE FROM signatures WHERE seen_at < ?", (before,))
+            self._forget_signatures("seen_at < ?", (before,))
         return gone
+
+    def _forget_signatures(self, where: str, params: tuple[Any, ...]) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO signature_lookups_forgotten (slot) SELECT slot FROM "
+            f"signature_lookups WHERE hash IN (SELECT hash FROM signatures WHERE {where})",
+            params,
+        )
+        self._db.execute(f"DELETE FROM signatures WHERE {where}", params)
+
+    def signatures_of(self, content_hashes: list[str]) -> dict[str, bytes]:
+        """The signatures kept under these hashes (a hash without one is left out)."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(content_hashes), 500):
+            chunk = content_hashes[start : start + 500]
+            found.update(
+                self._db.execute(
+                    "SELECT hash, signature FROM signatures WHERE hash IN "
+                    f"({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        return found
+
+    def signatures(self) -> Iterator[tuple[str, bytes]]:
+        """(hash, signature) of every signature kept, oldest first."""
+        return iter(self._db.execute("SELECT hash, signature FROM signatures ORDER BY seen_at"))
+
+    def signature_lookups(
+        self, layout: str, after: int = 0
+    ) -> Iterator[tuple[int, str, bytes]] | None:
+        """(slot, hash, lookup) of the signatures added after slot `after`, in the order added;
+        None unless every signature has its lookup and they were all made for `layout` (the
+        meta row is cleared by a signature kept without one, and absent before lookups were)."""
+        if self.meta("signature-lookups") != layout:
+            return None
+        return iter(
+            self._db.execute(
+                "SELECT slot, hash, lookup FROM signature_lookups WHERE slot > ? ORDER BY slot",
+                (after,),
+            )
+        )
+
+    def forgotten_signature_slots(self) -> list[int]:
+        """The slots of the lookups deleted since the last snapshot."""
+        return [row[0] for row in self._db.execute("SELECT slot FROM signature_lookups_forgotten")]
+
+    def signature_snapshot(self, layout: str) -> tuple[int, bytes] | None:
+        """(last slot, arrays) of the index's snapshot, if there is one made for `layout`."""
+        row = self._db.execute(
+            "SELECT last_slot, arrays FROM signature_snapshot WHERE layout = ?", (layout,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def save_signature_snapshot(self, layout: str, last_slot: int, arrays: bytes) -> None:
+        """Keep the index's arrays, which hold every lookup up to `last_slot` not forgotten."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO signature_snapshot (id, layout, last_slot, arrays) "
+                "VALUES (1, ?, ?, ?)",
+                (layout, last_slot, arrays),
+            )
+            self._db.execute("DELETE FROM signature_lookups_forgotten")
+
+    def replace_signature_lookups(self, layout: str, rows: Iterable[tuple[str, bytes]]) -> None:
+        """Replace every lookup with `rows` (hash, lookup), made for `layout`."""
+        with self.transaction():
+            self._db.execute("DELETE FROM signature_lookups")
+            self._db.execute("DELETE FROM signature_lookups_forgotten")
+            self._db.execute("DELETE FROM signature_snapshot")
+            self._db.executemany("INSERT INTO signature_lookups (hash, lookup) VALUES (?, ?)", rows)
+            self.set_meta("signature-lookups", layout)
 
     def item_known(self, item_id: str) -> bool:
         return (

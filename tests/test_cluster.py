@@ -311,7 +311,8 @@ def test_two_workers_racing_on_one_story_decide_it_once(tmp_path: Path, redis_ur
         assert sum(owner is None for owner in exact) == 1, exact
         assert sum(earlier is None for earlier in near) == 1, near
         winner = near.index(None)
-        assert near[1 - winner].key == f"h{round_}-{winner}"  # type: ignore[union-attr]
+        loser = near[1 - winner]
+        assert loser is not None and loser.key == f"h{round_}-{winner}"
 
     # the facts travel with the signature: another worker checks them too
     quake = " ".join(story(99)) + " A magnitude 4.6 quake struck Hilo at 14:32."

@@ -6,8 +6,8 @@ candidates), with everything in Redis under `<prefix>:near:` and `<prefix>:lsh`:
     <p>:lsh...               datasketch's bucket and key tables (basename `<p>:lsh`)
     <p>:near:values          hash  key -> MinHash values, to verify candidates
     <p>:near:exact:<digest>  str   the first key with this exact signature (short bodies)
-    <p>:near:exact-of        hash  key -> digest, to forget a key
     <p>:near:facts           hash  key -> the body's facts (`Facts.to_bytes`), for the check
+    <p>:near:exact-of        hash  key -> digest, to forget a key
     <p>:near:times           zset  key -> when it was added, for `dedup.keep`
 
 `find_or_add` is the decision and must be atomic across workers: the LSH query and the insert
@@ -25,18 +25,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from datasketch import MinHashLSH
+from datasketch import LeanMinHash, MinHashLSH
 
 from crawler.neardup import (
     NUM_PERM,
-    Accept,
     Match,
     NearDuplicateIndex,
     Signature,
     lsh_params,
-    ranked_candidates,
+    ranked_matches,
 )
 
+_SEED = 1  # of the MinHash permutations (crawler.neardup's)
+_SCHEME = "affine32"
 LOCK_TIMEOUT = 10.0  # seconds a dead worker's lock lingers
 LOCK_WAIT = 30.0  # seconds to wait for the lock before giving up on a page (it is fetched again)
 
@@ -51,6 +52,8 @@ def _storage(redis: Any) -> dict[str, Any]:
 
 
 class SharedNearDuplicateIndex(NearDuplicateIndex):
+    """`NearDuplicateIndex`'s interface (`find`, `find_or_add`, `add`, `remove`) on Redis."""
+
     def __init__(
         self,
         redis: Any,
@@ -88,20 +91,19 @@ class SharedNearDuplicateIndex(NearDuplicateIndex):
             self.redis.hexists(self._values_key, key) or self.redis.hexists(self._exact_of_key, key)
         )
 
-    def matches(self, sig: Signature) -> list[Match]:
+    def _matches(self, sig: Signature) -> list[Match]:
         if sig.is_exact:
             owner = self.redis.get(self.key("near", "exact", sig.exact_key.hex()))
             return [] if owner is None else [Match(owner.decode(), 1.0)]
         query = self._lean(sig)
         candidates = sorted(str(k) for k in self._lsh.query(query))
         values = self.redis.hmget(self._values_key, candidates) if candidates else []
-        kept = [(k, v) for k, v in zip(candidates, values, strict=True) if v is not None]
-        return ranked_candidates(
-            query, [k for k, _ in kept], [v for _, v in kept], self._min_matches
-        )
+        kept = {k: v for k, v in zip(candidates, values, strict=True) if v is not None}
+        return ranked_matches(sig.values(), kept, self._min_matches)
 
-    def find_or_add(self, key: str, sig: Signature, accept: Accept | None = None) -> Match | None:
-        """As the local index's, atomic across workers: `accept` runs under the lock too."""
+    def find_or_add(
+        self, key: str, sig: Signature, accept: Callable[[str, float], bool] | None = None
+    ) -> Match | None:
         with self.redis.lock(
             self.key("near", "lock"), timeout=LOCK_TIMEOUT, sleep=0.005, blocking_timeout=LOCK_WAIT
         ):
@@ -137,3 +139,11 @@ class SharedNearDuplicateIndex(NearDuplicateIndex):
                 self.redis.hdel(self._exact_of_key, key)
         self.redis.hdel(self._facts_key, key)
         self.redis.zrem(self._times_key, key)
+
+    def save(self) -> None:
+        """Nothing to keep: the shared index is in Redis."""
+
+    def _lean(self, sig: Signature) -> LeanMinHash:
+        if sig.num_perm != self.num_perm:
+            raise ValueError(f"signature has {sig.num_perm} values, the index {self.num_perm}")
+        return LeanMinHash(seed=_SEED, hashvalues=sig.values(), scheme=_SCHEME)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -419,11 +419,19 @@ class ClusterState(SharedOutbox, State):
 
         return SharedNearDuplicateIndex(self.redis, self.key, threshold)
 
-    def add_signature(self, content_hash: str, signature: bytes, now: float | None = None) -> None:
+    def add_signature(
+        self,
+        content_hash: str,
+        signature: bytes,
+        now: float | None = None,
+        *,
+        lookup: bytes | None = None,
+    ) -> int:
         """Kept by the shared index itself (`SharedNearDuplicateIndex.add`)."""
+        return 0
 
-    def signatures(self) -> list[tuple[str, bytes]]:
-        return []  # nothing to load: the shared index is already in Redis
+    def signatures(self) -> Iterator[tuple[str, bytes]]:
+        return iter(())  # nothing to load: the shared index is already in Redis
 
     def signature_facts(self, content_hash: str) -> Facts | None:
         """Kept by the shared index itself with the signature (`<p>:near:facts`)."""
