@@ -158,14 +158,82 @@ def test_no_canonical_is_none() -> None:
     assert article.canonical_url is None
 
 
-def test_og_title_is_preferred_to_title_tag_and_h1() -> None:
+def headlined(head: str, headline: str, masthead: str = "") -> str:
+    """An article page whose <header> holds `masthead` and whose <article> opens with
+    `headline` (markup), then three real paragraphs."""
+    paragraphs = "".join(f"<p>{text}</p>" for text in PARAGRAPHS)
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{head}</head><body>'
+        f"<header>{masthead}<nav><a href='/'>Home</a></nav></header>"
+        f"<main><article>{headline}{paragraphs}</article></main></body></html>"
+    )
+
+
+def test_displayed_headline_is_preferred_to_seo_og_title() -> None:
     head = (
         "<title>Council backs mill | Ledger</title>"
         '<meta property="og:title" content="Harbour town votes to restore its tide mill">'
     )
-    article = extract(page(head, "<h1>Mill vote</h1>"), URL)
+    article = extract(headlined(head, "<h1>Saltmere backs its tide mill</h1>"), URL)
     assert article is not None
-    assert article.title == "Harbour town votes to restore its tide mill"
+    assert article.title == "Saltmere backs its tide mill"
+
+
+@pytest.mark.parametrize(
+    ("head", "headline", "masthead", "title"),
+    [
+        # the outlet and the section glued on <title>; the h1 shows the headline alone
+        (
+            "<title>Tide mill to reopen - World - Example News</title>",
+            "<h1>Tide mill to reopen</h1>",
+            "",
+            "Tide mill to reopen",
+        ),
+        # typographic quotes and dashes as the page shows them, not og:title's plain ones
+        (
+            '<meta property="og:title" content="\'We will rebuild it\' - mill trust">',
+            "<h1>\u2018We will rebuild it\u2019 \u2013 mill trust</h1>",
+            "",
+            "\u2018We will rebuild it\u2019 \u2013 mill trust",
+        ),
+        # og:title cut off; the h1 has it whole
+        (
+            '<meta property="og:title" content="Councillors vote to restore the tide mill on">',
+            "<h1>Councillors vote to restore the tide mill on the harbour wall</h1>",
+            "",
+            "Councillors vote to restore the tide mill on the harbour wall",
+        ),
+        # the only <h1> is the masthead; the headline is the element og:title confirms
+        (
+            '<meta property="og:title" content="Tide mill to reopen">',
+            '<h2 class="story-title">Tide mill to reopen</h2>',
+            "<h1>The Coastal Ledger</h1>",
+            "Tide mill to reopen",
+        ),
+        # a masthead <h1> before the article's own
+        (
+            "<title>Tide mill to reopen | The Coastal Ledger</title>",
+            "<h1>Tide mill to reopen</h1>",
+            "<h1>The Coastal Ledger</h1>",
+            "Tide mill to reopen",
+        ),
+        # no headline element: <title> without the outlet, full-width separator included
+        (
+            "<title>\u6c34\u8eca\u5c0f\u5c4b\u3092\u4fee\u5fa9\u3078\uff1a\u65e5\u672c\u7d4c"
+            '\u6e08\u65b0\u805e</title><meta property="og:site_name" content="\u65e5\u672c'
+            '\u7d4c\u6e08\u65b0\u805e">',
+            "",
+            "",
+            "\u6c34\u8eca\u5c0f\u5c4b\u3092\u4fee\u5fa9\u3078",
+        ),
+    ],
+)
+def test_title_is_the_headline_as_displayed(
+    head: str, headline: str, masthead: str, title: str
+) -> None:
+    article = extract(headlined(head, headline, masthead), URL)
+    assert article is not None
+    assert article.title == title
 
 
 @pytest.mark.parametrize(
