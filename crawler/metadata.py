@@ -131,8 +131,9 @@ def _headline(
 ) -> tuple[str | None, frozenset[str]]:
     """The headline as displayed, and the comparison keys of all its variants.
 
-    The longest `<h1>`, else other headline element, whose words are those of a metadata title
-    or of a part of one between separators (not the part naming the outlet); failing that, the
+    The `<h1>`, else other headline element, whose words are those of a metadata title or of a
+    part of one between separators (not the part naming the outlet), the one in the article
+    before others and the longest before shorter ones (not a section label); failing that, the
     first one with most of its words in a metadata title; failing that, the first `<h1>` in the
     article; failing that, the metadata title without the outlet's name.
     """
@@ -166,10 +167,12 @@ def _headline(
 
     title = next(
         (
-            max(found, key=len) if test is confirmed else found[0]
+            max(found, key=lambda e: (_in_article(e[0]), len(e[1])))[1]
+            if test is confirmed
+            else found[0][1]
             for test in (confirmed, similar)
             for candidates in (h1s, others)
-            if (found := [text for _, text in candidates if test(text)])
+            if (found := [(e, text) for e, text in candidates if test(text)])
         ),
         None,
     )
