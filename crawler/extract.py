@@ -21,7 +21,7 @@ from typing import Any
 
 from lxml.etree import XPath, strip_elements
 from lxml.html import HtmlElement
-from trafilatura import bare_extraction, html2txt
+from trafilatura import bare_extraction
 from trafilatura.utils import load_html
 
 from crawler.metadata import PublishedSource, read_metadata, words_key
@@ -152,7 +152,7 @@ def _body(tree: HtmlElement, url: str) -> str:
     def short(text: str) -> bool:
         if len(text) >= _RETRY_MAX_LENGTH:
             return False
-        page_length[:] = page_length or [len(html2txt(tree))]
+        page_length[:] = page_length or [_page_length(tree)]
         return len(text) < _RETRY_PAGE_SHARE * page_length[0]
 
     text = _trafilatura_text(tree, url, favor_precision=True, fast=True)
@@ -163,6 +163,20 @@ def _body(tree: HtmlElement, url: str) -> str:
         return text
     balanced = _trafilatura_text(tree, url, favor_precision=False, fast=False)
     return balanced if len(balanced) > _RETRY_ACCEPT_RATIO * len(text) else text
+
+
+def _page_length(tree: HtmlElement) -> int:
+    """The length of the page's text without asides and footers, as trafilatura measures a page
+    for its rule (`html2txt`), but read without copying the tree."""
+    body = tree.find("body")
+    body = tree if body is None else body
+    extras = set(_PAGE_EXTRAS(body))
+    outermost = [e for e in extras if not any(a in extras for a in e.iterancestors())]
+    return _text_length(body) - sum(_text_length(element) for element in outermost)
+
+
+def _text_length(element: HtmlElement) -> int:
+    return len(" ".join(element.text_content().split()))
 
 
 def _trafilatura_text(tree: HtmlElement, url: str, *, favor_precision: bool, fast: bool) -> str:
@@ -210,7 +224,11 @@ _POPUPS = XPath(  # hover cards: a name in the text opens a box of links to othe
     "//*[" + " or ".join(f"contains(@class, '{word}')" for word in _POPUP_WORDS) + "]"
 )
 _SHORT_TEXTS = XPath("//text()[string-length(.) < 80][normalize-space(.)]")
-_UNREAD = ("script", "style", "svg")  # never text; trafilatura drops them on its copies too
+# never article text; trafilatura drops them from each of its copies too
+_UNREAD = ("script", "style", "svg", "template", "iframe", "embed", "object", "canvas", "button")
+_PAGE_EXTRAS = XPath(
+    ".//aside | .//footer | .//div[contains(@class, 'footer') or contains(@id, 'footer')]"
+)
 _BULLET = re.compile(r"^[-•*·]\s+")
 _SENTENCE_END = re.compile(r"\w{4,}[.!?]['\"\u201d]?$")
 _DATELINE = re.compile(r"\b(?:19|20)\d\d\b|\b\d{1,2}:\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")

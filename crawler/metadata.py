@@ -154,7 +154,9 @@ def _headline(
     keys.discard("")
     words = [set(words_key(title).split()) for title in titles]
     h1s = [(h1, text) for h1 in tree.iter("h1") if (text := _clean(h1.text_content()))]
-    others = [(e, text) for e in _HEADLINE_ELEMENTS(tree) if (text := _clean(e.text_content()))]
+
+    def others() -> list[tuple[HtmlElement, str]]:  # read only when no <h1> will do
+        return [(e, text) for e in _HEADLINE_ELEMENTS(tree) if (text := _clean(e.text_content()))]
 
     def confirmed(text: str) -> bool:
         return words_key(text) in keys
@@ -171,8 +173,8 @@ def _headline(
             if test is confirmed
             else found[0][1]
             for test in (confirmed, similar)
-            for candidates in (h1s, others)
-            if (found := [(e, text) for e, text in candidates if test(text)])
+            for candidates in (lambda: h1s, others)
+            if (found := [(e, text) for e, text in candidates() if test(text)])
         ),
         None,
     )
@@ -313,12 +315,12 @@ def _author(
     tree: HtmlElement, meta: dict[str, str], ld: dict[str, Any], sitename: str | None
 ) -> str | None:
     """JSON-LD author, else an author <meta>, else the page's byline element."""
-    value = ld.get("author")
-    credits = [value] if value else []
-    credits += [meta[key] for key in _AUTHOR_META if key in meta and "://" not in meta[key]]
-    credits += [_clean(element.text_content()) for element in _BYLINE(tree)[:3]]
-    for credit in credits:
-        if names := author_names(credit, sitename):
+    stated = [ld.get("author"), *(meta.get(key) for key in _AUTHOR_META)]
+    for credit in stated:
+        if credit and (names := author_names(credit, sitename)):
+            return "; ".join(names)
+    for element in _BYLINE(tree)[:3]:  # the markup is searched only when nothing is stated
+        if names := author_names(_clean(element.text_content()), sitename):
             return "; ".join(names)
     return None
 
