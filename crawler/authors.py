@@ -7,7 +7,8 @@
     >>> author_names("Associated Press", None)
     ['Associated Press']
 
-A credit is cut into parts (at ";", "|", ",", " and ", " & "); a part that is a role ("Staff
+A credit ends where a byline goes on to a date, a time or a handle; it is cut into parts (at
+";", "|", ",", " and ", " & "); a part that is a role ("Staff
 Writer"), a credential ("MS", "PhD"), an outlet ("CNN Business", "Cleveland.com", the page's
 own site name) or a single word after the first name is not a name, unless it is all the
 credit holds (an agency or a desk named as the author: "Reuters", "Telegraph Sport").
@@ -23,6 +24,13 @@ __all__ = ["author_names"]
 _LEAD = re.compile(
     r"^(?:(?:posted|written|analysis|reporting|text|story|words|photos?)\s+)?(?:by|von|par|por|di)"
     r"[:\s]+",
+    re.IGNORECASE,
+)
+# where a byline goes on to other things: a date or time, a handle, "Published", "Updated"
+_BYLINE_END = re.compile(
+    r"(?:\s|^)(?:@\w|\d|(?:published|updated|posted|print)\b)|\s[\u2022\u00b7]"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d"
+    r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day,",
     re.IGNORECASE,
 )
 _SPLIT = re.compile(r"\s*(?:[;|,]|\s(?:and|und|et|y|e)\s|&)\s*", re.IGNORECASE)
@@ -55,7 +63,8 @@ def author_names(credit: Any, sitename: str | None) -> list[str]:
 
 
 def _names(credit: str, sitename: str | None) -> list[str]:
-    parts = [part for part in _SPLIT.split(_LEAD.sub("", credit)) if part]
+    credit = _BYLINE_END.split(_LEAD.sub("", credit), maxsplit=1)[0]
+    parts = [part for part in _SPLIT.split(credit) if part]
     parts = [_LEAD.sub("", part).strip(" .:-") for part in parts]
     parts = [part for part in parts if part and len(part.split()) <= _MAX_NAME_WORDS]
     if not parts:

@@ -19,7 +19,7 @@ import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
@@ -258,18 +258,43 @@ def _published(
 ) -> tuple[str | None, PublishedSource | None]:
     """The date of publication and where it is stated: JSON-LD datePublished, a publication
     <meta>, a <time datetime> in the article (each only when precise to the day), the URL's
-    /YYYY/MM/DD/, else htmldate's reading of the text."""
-    found: list[tuple[PublishedSource, Any]] = [("json-ld", ld.get("datePublished"))]
-    found += [("meta", meta.get(key)) for key in _PUBLISHED_META]
-    found += [("time", element.get("datetime")) for element in _TIME_PUBLISHED(tree)[:3]]
-    for source, value in found:
-        if date := day_precise(value):
-            return date, source
+    /YYYY/MM/DD/, else htmldate's reading of the text.
+
+    Of the stated dates, the first; but when the page also states the same moment in its own
+    time zone (a date alone, or a time with a UTC offset other than zero), that one: its day
+    is the day the page shows, where a UTC time late in the evening is already the next day.
+    """
+    values: list[tuple[PublishedSource, Any]] = [("json-ld", ld.get("datePublished"))]
+    values += [("meta", meta.get(key)) for key in _PUBLISHED_META]
+    values += [("time", element.get("datetime")) for element in _TIME_PUBLISHED(tree)[:3]]
+    stated = [(date, source) for source, value in values if (date := day_precise(value))]
+    if stated:
+        first = _moment(stated[0][0])
+        local = (
+            (date, source)
+            for date, source in stated
+            if _local(date) and abs((_moment(date) - first).total_seconds()) <= _SAME_MOMENT
+        )
+        return next(local, stated[0])
     if match := _URL_DATE.search(urlsplit(url).path):
         return "-".join(match.groups()), "url"
     if date := day_precise(find_date(tree, original_date=True)):
         return date, "text"
     return None, None
+
+
+_SAME_MOMENT = 26 * 3600  # seconds: two statements of one publication, in any two time zones
+
+
+def _moment(date: str) -> datetime:
+    moment = datetime.fromisoformat(date)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _local(date: str) -> bool:
+    """True for a date alone or a time with a UTC offset other than zero."""
+    offset = datetime.fromisoformat(date).utcoffset()
+    return len(date) == 10 or bool(offset)
 
 
 def day_precise(value: Any) -> str | None:
