@@ -258,7 +258,8 @@ def _published(
 ) -> tuple[str | None, PublishedSource | None]:
     """The date of publication and where it is stated: JSON-LD datePublished, a publication
     <meta>, a <time datetime> in the article (each only when precise to the day), the URL's
-    /YYYY/MM/DD/, else htmldate's reading of the text.
+    /YYYY/MM/DD/, else a date htmldate finds in the date elements of the text (its quick search:
+    no guess from a year alone).
 
     Of the stated dates, the first; but when the page also states the same moment in its own
     time zone (a date alone, or a time with a UTC offset other than zero), that one: its day
@@ -278,7 +279,7 @@ def _published(
         return next(local, stated[0])
     if match := _URL_DATE.search(urlsplit(url).path):
         return "-".join(match.groups()), "url"
-    if date := day_precise(find_date(tree, original_date=True)):
+    if date := day_precise(find_date(tree, original_date=True, extensive_search=False)):
         return date, "text"
     return None, None
 

@@ -290,6 +290,66 @@ def test_implausible_json_ld_date_falls_back_to_meta() -> None:
     assert article.published == "2024-05-14T09:30:00+00:00"
 
 
+@pytest.mark.parametrize(
+    ("head", "published", "source"),
+    [
+        (
+            '<meta property="article:published_time" content="2024-05-14T09:30:00Z">',
+            "2024-05-14T09:30:00+00:00",
+            "meta",
+        ),
+        # a day written out counts; a year or a month alone does not
+        ('<meta name="pubdate" content="May 14, 2024 9:30 PM">', "2024-05-14T21:30:00", "meta"),
+        ('<meta name="date" content="2024">', None, None),
+        ('<meta name="date" content="May 2024">', None, None),
+        # the same moment stated in UTC and in the page's own zone: the page's day
+        (
+            '<meta property="article:published_time" content="2024-05-15T02:30:00Z">'
+            '<meta name="sailthru.date" content="2024-05-14T22:30:00-04:00">',
+            "2024-05-14T22:30:00-04:00",
+            "meta",
+        ),
+    ],
+)
+def test_published_date_and_where_it_is_stated(
+    head: str, published: str | None, source: str | None
+) -> None:
+    article = extract(page(head), URL)
+    assert article is not None
+    assert (article.published, article.published_source) == (published, source)
+
+
+def test_published_from_a_time_element_in_the_article() -> None:
+    html = headlined("", '<h1>Mill vote</h1><time datetime="2024-05-14">14 May 2024</time>')
+    article = extract(html, URL)
+    assert article is not None
+    assert (article.published, article.published_source) == ("2024-05-14", "time")
+
+
+def test_published_from_the_url_when_the_page_states_none() -> None:
+    article = extract(page(), "https://ledger.example/2024/05/14/tide-mill.html")
+    assert article is not None
+    assert (article.published, article.published_source) == ("2024-05-14", "url")
+
+
+@pytest.mark.parametrize(
+    ("credit", "author"),
+    [
+        ("By TOM KRISHER, AP Auto Writer", "Tom Krisher"),
+        ("Meg Kinnard and Errin Haines, Associated Press", "Meg Kinnard; Errin Haines"),
+        ("Associated Press", "Associated Press"),
+        ("Rachael Link, MS, RD", "Rachael Link"),
+        ("Amy Kuperinsky | NJ Advance Media for NJ.com", "Amy Kuperinsky"),
+        ("Analysis by Chris Cillizza, CNN Editor-at-large", "Chris Cillizza"),
+        ("By Bryan DeArdo @BryanDeArdo Nov 18, 2019 at 9:24 pm", "Bryan DeArdo"),
+    ],
+)
+def test_author_names_without_roles_outlets_or_dates(credit: str, author: str) -> None:
+    article = extract(page(f'<meta name="author" content="{credit}">'), URL)
+    assert article is not None
+    assert article.author == author
+
+
 def test_language_from_og_locale_when_html_has_no_lang() -> None:
     article = extract(page('<meta property="og:locale" content="pt_BR">', lang=""), URL)
     assert article is not None
