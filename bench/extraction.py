@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import trafilatura
 
@@ -52,6 +53,7 @@ DEFAULT_DATA = next(
 )
 SHINGLE = 4
 _TOKEN = re.compile(r"\w+")
+ROUNDS = 3  # end to end: passes timed, the fastest reported (the machine is shared)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,37 +274,53 @@ def _fmt(value: float | None) -> str:
 
 
 def end_to_end(pages: list[Page], workers: int) -> str:
-    """`crawler once` on every page, listed in one feed on a local server: pages per second."""
+    """`crawler once` on every page, listed in one feed on a local server: pages per second,
+    with and without the pass's fixed cost (start-up, worker spawn, the feed poll), measured
+    by a pass over an empty feed in the same run."""
     sys.path.insert(0, str(REPO_ROOT / "tests"))
     from support.localsite import LocalSite
     from support.pages import rss
-    from support.runner import run_crawler
 
-    with LocalSite() as site, tempfile.TemporaryDirectory() as folder:
+    with LocalSite() as site:
         now = datetime.now(UTC)
         items = []
         for page in pages:
             link = site.route(f"/{page.id}.html", page.html)
             items.append({"title": page.id, "link": link, "guid": page.id, "published": now})
+        site.route("/empty.xml", rss("empty", []), "application/rss+xml")
         site.route("/feed.xml", rss("benchmark", items), "application/rss+xml")
+        rounds = [
+            (_crawl_once(site, "/empty.xml", workers)[0], *_crawl_once(site, "/feed.xml", workers))
+            for _ in range(ROUNDS)
+        ]
+    fixed, elapsed, queued = min(rounds, key=lambda r: r[1] - r[0])  # the least disturbed
+    return (
+        f"end to end, fastest of {ROUNDS} rounds: {len(pages)} pages through `crawler once` with "
+        f"{workers} extraction workers in {elapsed:.1f} s ({queued} queued): "
+        f"{len(pages) / elapsed:.1f} pages/second; without the {fixed:.1f} s of a pass over an "
+        f"empty feed, {len(pages) / max(elapsed - fixed, 1e-9):.1f} pages/second"
+    )
+
+
+def _crawl_once(site: Any, feed: str, workers: int) -> tuple[float, int]:
+    """Seconds of one `crawler once` over one feed, in a fresh output folder; items queued."""
+    from support.runner import run_crawler
+
+    with tempfile.TemporaryDirectory() as folder:
         settings = Path(folder) / "crawler.toml"
-        settings.write_text(
+        settings.write_text(  # one host serves every page: let it take the pool's pace
             f'[output]\ndir = "{Path(folder) / "out"}"\n'
             f'[fetch]\nallow_hosts = ["{site.host}"]\ndelay = "0s"\nworkers = {workers}\n'
-            f'[[feeds]]\nurl = "{site.url("/feed.xml")}"\n',
+            f"per_domain = 16\n"
+            f'[[feeds]]\nurl = "{site.url(feed)}"\n',
             encoding="utf-8",
         )
         start = time.perf_counter()
         done = run_crawler("--settings", str(settings), "once", cwd=Path(folder), timeout=600)
         elapsed = time.perf_counter() - start
         if done.returncode != 0:
-            return f"crawler once failed ({done.returncode}): {done.stderr[-2000:]}"
-        queued = len(list((Path(folder) / "out" / "queue" / "new").glob("*.json")))
-    return (
-        f"end to end: {len(pages)} pages through `crawler once` with {workers} extraction "
-        f"workers in {elapsed:.1f} s: {len(pages) / elapsed:.1f} pages/second "
-        f"({queued} queued; the rest too short, not articles or duplicates)"
-    )
+            raise SystemExit(f"crawler once failed ({done.returncode}): {done.stderr[-2000:]}")
+        return elapsed, len(list((Path(folder) / "out" / "queue" / "new").glob("*.json")))
 
 
 def main(argv: list[str] | None = None) -> int:
