@@ -147,13 +147,15 @@ def _body(tree: HtmlElement, url: str) -> str:
     again with the comparison, then, if still short, in balanced mode, whose result replaces
     it when clearly longer.
     """
-    page_length: list[int] = []  # trafilatura's measure of the page, taken once if needed
+    page_length: int | None = None  # trafilatura's measure of the page, taken once if needed
 
     def short(text: str) -> bool:
+        nonlocal page_length
         if len(text) >= _RETRY_MAX_LENGTH:
             return False
-        page_length[:] = page_length or [_page_length(tree)]
-        return len(text) < _RETRY_PAGE_SHARE * page_length[0]
+        if page_length is None:
+            page_length = _page_length(tree)
+        return len(text) < _RETRY_PAGE_SHARE * page_length
 
     text = _trafilatura_text(tree, url, favor_precision=True, fast=True)
     if not short(text):
