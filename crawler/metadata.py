@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
@@ -153,8 +154,12 @@ def _headline(
     keys = {words_key(text) for text in [*titles, *parts] if not is_outlet(text)}
     keys.discard("")
     words = [set(words_key(title).split()) for title in titles]
-    h1s = [(h1, text) for h1 in tree.iter("h1") if (text := _clean(h1.text_content()))]
 
+    @cache
+    def h1s() -> list[tuple[HtmlElement, str]]:
+        return [(h1, text) for h1 in tree.iter("h1") if (text := _clean(h1.text_content()))]
+
+    @cache
     def others() -> list[tuple[HtmlElement, str]]:  # read only when no <h1> will do
         return [(e, text) for e in _HEADLINE_ELEMENTS(tree) if (text := _clean(e.text_content()))]
 
@@ -167,23 +172,18 @@ def _headline(
             sum(word in title for word in mine) >= _FUZZY_SHARE * len(mine) for title in words
         )
 
-    title = next(
-        (
-            max(found, key=lambda e: (_in_article(e[0]), len(e[1])))[1]
-            if test is confirmed
-            else found[0][1]
-            for test in (confirmed, similar)
-            for candidates in (lambda: h1s, others)
-            if (found := [(e, text) for e, text in candidates() if test(text)])
-        ),
-        None,
-    )
-    if title is None:
-        in_article = (text for h1, text in h1s if _in_article(h1))
-        title = next(in_article, None)
-    if title is None and titles:
-        title = _strip_outlet(titles[0], is_outlet)
-    names = {*titles, title, *(text for _, text in h1s)}
+    def displayed() -> str | None:
+        for test in (confirmed, similar):
+            for candidates in (h1s, others):
+                found = [(element, text) for element, text in candidates() if test(text)]
+                if found and test is confirmed:  # the one in the article, then the longest
+                    return max(found, key=lambda f: (_in_article(f[0]), len(f[1])))[1]
+                if found:
+                    return found[0][1]
+        return next((text for h1, text in h1s() if _in_article(h1)), None)
+
+    title = displayed() or (_strip_outlet(titles[0], is_outlet) if titles else None)
+    names = {*titles, title, *(text for _, text in h1s())}
     return title, frozenset(words_key(n) for n in names if n and words_key(n)) | keys
 
 
