@@ -1,5 +1,5 @@
 """Which dates may drop an article, and pages with control-character references, through
-`crawler once` against a local server: a section page ([[sites]]) and a feed.
+`crawler once` against a local server: a section page ([[sites]]), a sitemap and a feed.
 
 Only a date stated as the date of publication and precise to the day (the feed entry's,
 JSON-LD datePublished, a publication <meta>, a <time> in the article) makes a page too old
@@ -156,6 +156,7 @@ SECTION_PAGES: dict[str, dict[str, Any]] = {
         for index, reference in enumerate(CONTROL_REFERENCES)
     },
 }
+SITEMAP_PAGE = "/archive/2026/undated.html"
 FEED_PAGES = {
     "/news/2026/feed-old.html": ("Old in the feed", OLD),
     "/news/2026/feed-new.html": ("New in the feed", ago(2)),
@@ -179,10 +180,18 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSit
                 {"title": title, "link": site.url(path), "guid": path, "published": published}
             )
         site.route("/feed.xml", rss("The Valley Post", entries), "application/rss+xml")
+        site.route(SITEMAP_PAGE, page("Undated in the sitemap", 200))
+        site.route(
+            "/sitemap.xml",
+            '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<url><loc>{site.url(SITEMAP_PAGE)}</loc></url></urlset>",
+            "application/xml",
+        )
         settings = tmp_path / "crawler.toml"
         settings.write_text(
             base_settings(tmp_path, site)
             + f'[[feeds]]\nurl = "{site.url("/feed.xml")}"\n'
+            + f'[[sitemaps]]\nurl = "{site.url("/sitemap.xml")}"\n'
             + f"[[sites]]\nstart = \"{site.url('/world/')}\"\nallow = ['/world/\\d{{4}}/']\n",
             encoding="utf-8",
         )
@@ -198,6 +207,11 @@ def test_an_undated_article_under_a_year_path_on_a_section_page_is_queued(crawle
     _, items, _ = crawled
     item = items["Undated under a year path"]
     assert item["published_source"] in (None, "text")
+
+
+def test_an_undated_article_in_a_sitemap_is_queued(crawled) -> None:
+    _, items, _ = crawled
+    assert items["Undated in the sitemap"]["published_source"] in (None, "text")
 
 
 def test_a_date_read_from_the_url_is_kept_but_drops_nothing(crawled) -> None:
