@@ -1,9 +1,10 @@
 """html -> Article: the clean body text and metadata of one fetched page.
 
-trafilatura finds the body; this module removes what it still lets through on news pages
-(teasers, reprint and newsletter boxes, share prompts, the repeated headline, bylines, credits)
-and reads metadata where news pages publish it: JSON-LD (date, author), og: tags (title,
-canonical URL, outlet), <html lang>.
+The page is parsed once; every step reads that one tree: the metadata (crawler/metadata.py:
+headline, date and its source, authors), then this module's pruning of teaser blocks, done in
+place, then trafilatura, which finds the body on its own copy. This module then removes what
+trafilatura still lets through on news pages (the repeated headline, bylines, credits, share
+prompts, reprint and newsletter boxes).
 
     >>> article = extract(response.body, response.url)
     >>> article.title, article.published, article.text.split("\\n")[0]
@@ -13,22 +14,17 @@ canonical URL, outlet), <html lang>.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from copy import copy
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
-from courlan import extract_domain
-from htmldate import find_date
-from lxml.etree import XPath
+from lxml.etree import XPath, strip_elements
 from lxml.html import HtmlElement
-from trafilatura import bare_extraction, html2txt
-from trafilatura.metadata import examine_meta, extract_author
+from trafilatura import bare_extraction
 from trafilatura.utils import load_html
+
+from crawler.metadata import PublishedSource, read_metadata, words_key
 
 __all__ = ["Article", "extract", "is_html"]
 
@@ -47,6 +43,7 @@ class Article:
     language: str | None
     sitename: str | None
     text: str
+    published_source: PublishedSource | None = None  # where `published` is stated
 
 
 def extract(html: str | bytes, url: str) -> Article | None:
@@ -79,22 +76,58 @@ def is_html(content_type: str | None, body: bytes) -> bool:
 
 
 def _extract(html: str | bytes, url: str) -> Article | None:
-    tree = load_html(html) if html and isinstance(html, (str, bytes)) else None
+    if not html or not isinstance(html, (str, bytes)):
+        return None
+    tree = load_html(_xml_safe(html))
     if tree is None:
         return None
-    meta = _Metadata(tree, url)
-    text = _clean_text(_body(_pruned(tree), url), meta.headlines, url)
+    meta = read_metadata(tree, url)  # before pruning, which changes the tree
+    _prune(tree)
+    text = _clean_text(_body(tree, url), meta.headlines, url)
     if len(text) < _MIN_TEXT_LENGTH:  # a stray link or label, not an article
         return None
     return Article(
         url=url,
-        canonical_url=meta.canonical_url(),
+        canonical_url=meta.canonical_url,
         title=meta.title,
-        author=meta.author(),
-        published=meta.published(),
-        language=meta.language(),
+        author=meta.author,
+        published=meta.published,
+        language=meta.language,
         sitename=meta.sitename,
         text=text,
+        published_source=meta.published_source,
+    )
+
+
+_CHARACTER_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
+_CHARACTER_REFERENCE_BYTES = re.compile(_CHARACTER_REFERENCE.pattern.encode())
+
+
+def _xml_safe(html: str | bytes) -> str | bytes:
+    """The page without character references to what XML cannot hold (control characters other
+    than tab and newlines, U+FFFE, U+FFFF, surrogates): lxml would decode them into the tree and
+    trafilatura's XML steps would then refuse the page. A vertical tab or form feed becomes a
+    space; the others are dropped."""
+
+    def replace(match: re.Match[Any]) -> Any:
+        hexadecimal, decimal = match.groups()
+        code = int(hexadecimal, 16) if hexadecimal else int(decimal)
+        if _xml_char(code):
+            return match[0]
+        space = code in (0x0B, 0x0C)
+        return (" " if space else "") if isinstance(match[0], str) else (b" " if space else b"")
+
+    pattern = _CHARACTER_REFERENCE if isinstance(html, str) else _CHARACTER_REFERENCE_BYTES
+    return pattern.sub(replace, html)  # type: ignore[arg-type]
+
+
+def _xml_char(code: int) -> bool:
+    """True for a code point XML 1.0 allows (NUL is left to lxml, which drops it)."""
+    return (
+        code in (0x0, 0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
     )
 
 
@@ -106,194 +139,53 @@ _RETRY_ACCEPT_RATIO = 1.5
 
 
 def _body(tree: HtmlElement, url: str) -> str:
-    """trafilatura's body text in precision mode, with its balanced mode as the safety net.
+    """trafilatura's body text in precision mode, escalated only when the result looks short.
 
-    Precision mode skips trafilatura's rescue of short extractions, so the same rule is applied
-    here: a short result covering little of the page is retried in balanced mode and replaced
-    when the retry is clearly longer.
+    The first run skips trafilatura's comparison with its fallback extractors (`fast`), the
+    costliest part of an extraction, which changes the result on few pages. A short result
+    covering little of the page (trafilatura's own rule for its short extractions) is run
+    again with the comparison, then, if still short, in balanced mode, whose result replaces
+    it when clearly longer.
     """
-    precise = _trafilatura_text(tree, url, favor_precision=True)
-    if len(precise) < _RETRY_MAX_LENGTH and len(precise) < _RETRY_PAGE_SHARE * len(html2txt(tree)):
-        balanced = _trafilatura_text(tree, url, favor_precision=False)
-        if len(balanced) > _RETRY_ACCEPT_RATIO * len(precise):
-            return balanced
-    return precise
+    page_length: int | None = None  # trafilatura's measure of the page, taken once if needed
+
+    def short(text: str) -> bool:
+        nonlocal page_length
+        if len(text) >= _RETRY_MAX_LENGTH:
+            return False
+        if page_length is None:
+            page_length = _page_length(tree)
+        return len(text) < _RETRY_PAGE_SHARE * page_length
+
+    text = _trafilatura_text(tree, url, favor_precision=True, fast=True)
+    if not short(text):
+        return text
+    text = _trafilatura_text(tree, url, favor_precision=True, fast=False)
+    if not short(text):
+        return text
+    balanced = _trafilatura_text(tree, url, favor_precision=False, fast=False)
+    return balanced if len(balanced) > _RETRY_ACCEPT_RATIO * len(text) else text
 
 
-def _trafilatura_text(tree: HtmlElement, url: str, *, favor_precision: bool) -> str:
+def _page_length(tree: HtmlElement) -> int:
+    """The length of the page's text without asides and footers, as trafilatura measures a page
+    for its rule (`html2txt`), but read without copying the tree."""
+    body = tree.find("body")
+    body = tree if body is None else body
+    extras = set(_PAGE_EXTRAS(body))
+    outermost = [e for e in extras if not any(a in extras for a in e.iterancestors())]
+    return _text_length(body) - sum(_text_length(element) for element in outermost)
+
+
+def _text_length(element: HtmlElement) -> int:
+    return len(" ".join(element.text_content().split()))
+
+
+def _trafilatura_text(tree: HtmlElement, url: str, *, favor_precision: bool, fast: bool) -> str:
     document = bare_extraction(
-        tree, url=url, include_comments=False, favor_precision=favor_precision
+        tree, url=url, include_comments=False, favor_precision=favor_precision, fast=fast
     )
     return getattr(document, "text", None) or ""
-
-
-# --- metadata -----------------------------------------------------------------------------------
-
-_ARTICLE_TYPES = re.compile(r"\w*(?:article|posting|report)", re.IGNORECASE)
-_TITLE_SEPARATOR = re.compile(r"(\s+[-|:/\u2013\u2014\u00b7\u2022\u00bb]\s+|\s*[|\u00bb]\s*)")
-_EARLIEST_YEAR = 1990
-
-
-class _Metadata:
-    """What the page says about itself (the parsed tree is never modified)."""
-
-    def __init__(self, tree: HtmlElement, url: str) -> None:
-        self.tree, self.url = tree, url
-        self.meta = _meta_tags(tree)
-        self.ld = _json_ld_article(tree)
-        publisher = self.ld["publisher"] if isinstance(self.ld.get("publisher"), dict) else {}
-        sitename = self.meta.get("og:site_name") or publisher.get("name")
-        sitename = _clean(sitename.lstrip("@")) if isinstance(sitename, str) else None
-        self.sitename = None if sitename and "://" in sitename else sitename
-        h1s = [h for h in (_clean(h1.text_content()) for h1 in tree.iter("h1")) if h]
-        title_tag = _clean(tree.findtext(".//title"))
-        raw_title = _clean(
-            self.meta.get("og:title")
-            or self.meta.get("twitter:title")
-            or _first_text(self.ld.get("headline"))
-            or (h1s[0] if len(h1s) == 1 else None)
-            or title_tag
-        )
-        self.title = _strip_outlet(raw_title, self.sitename, url, h1s) if raw_title else None
-        names = {raw_title, self.title, _first_text(self.ld.get("headline")), *h1s}
-        if title_tag:
-            names.update(_TITLE_SEPARATOR.split(title_tag)[::2])
-        self.headlines = frozenset(_norm(name) for name in names if name and _norm(name))
-
-    def author(self) -> str | None:
-        """JSON-LD author, else <meta> author tags, else a byline found by trafilatura."""
-        found = _authors(self.ld.get("author"))
-        return found or _authors(examine_meta(self.tree).author or extract_author(self.tree))
-
-    def published(self) -> str | None:
-        """JSON-LD datePublished, else article:published_time, else htmldate's finding."""
-        for value in (self.ld.get("datePublished"), self.meta.get("article:published_time")):
-            if date := _iso_date(value):
-                return date
-        return _iso_date(find_date(self.tree, url=self.url, original_date=True))
-
-    def language(self) -> str | None:
-        """ISO 639-1 code from <html lang>, Content-Language or og:locale."""
-        for value in (
-            self.tree.get("lang"),
-            self.tree.get("{http://www.w3.org/XML/1998/namespace}lang"),
-            self.meta.get("content-language"),
-            self.meta.get("og:locale"),
-        ):
-            if match := re.match(r"\s*([A-Za-z]{2})(?:[-_]|\s*$)", value or ""):
-                return match[1].lower()
-        return None
-
-    def canonical_url(self) -> str | None:
-        """<link rel=canonical> or og:url, absolute against the page URL; None if absent."""
-        links = (link for link in self.tree.iter("link") if link.get("href"))
-        rels = {
-            rel: link.get("href") for link in links for rel in link.get("rel", "").lower().split()
-        }
-        href = (rels.get("canonical") or self.meta.get("og:url") or "").strip()
-        absolute = urljoin(self.url, href) if href else ""
-        return absolute if urlsplit(absolute).scheme in ("http", "https") else None
-
-
-def _meta_tags(tree: HtmlElement) -> dict[str, str]:
-    """<meta> contents keyed by lower-cased property/name/http-equiv; the first one wins."""
-    tags: dict[str, str] = {}
-    for element in tree.iter("meta"):
-        key = element.get("property") or element.get("name") or element.get("http-equiv")
-        content = element.get("content")
-        if key and content and content.strip():
-            tags.setdefault(key.strip().lower(), content.strip())
-    return tags
-
-
-def _json_ld_article(tree: HtmlElement) -> dict[str, Any]:
-    """The first schema.org article object in the page's JSON-LD blocks, or {}."""
-    for script in tree.iter("script"):
-        if (script.get("type") or "").strip().lower() != "application/ld+json" or not script.text:
-            continue
-        try:
-            stack = [json.loads(script.text, strict=False)]
-        except ValueError:
-            continue
-        while stack:
-            item = stack.pop(0)
-            if isinstance(item, list):
-                stack.extend(item)
-            elif isinstance(item, dict):
-                types = item.get("@type")
-                for kind in types if isinstance(types, list) else [types]:
-                    if isinstance(kind, str) and _ARTICLE_TYPES.fullmatch(kind):
-                        return item
-                stack.extend(item[key] for key in ("@graph", "mainEntity") if key in item)
-    return {}
-
-
-def _authors(value: Any) -> str | None:
-    """Names from an author value (a string, a Person, or a list of either), "; "-joined."""
-    names: list[str] = []
-    for item in value if isinstance(value, list) else [value]:
-        name = _clean(_first_text(item.get("name") if isinstance(item, dict) else item))
-        for part in (name or "").split("; "):
-            part = re.sub(r"^by\s+", "", part, flags=re.IGNORECASE).strip()
-            if part and "://" not in part and part not in names:
-                names.append(part)
-    return "; ".join(names) or None
-
-
-def _iso_date(value: Any) -> str | None:
-    """An ISO 8601 date or datetime string, or None when the value is not a plausible date."""
-    value = (_first_text(value) or "").strip()
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.year < _EARLIEST_YEAR:
-        return None
-    return moment.date().isoformat() if len(value) <= 10 else moment.isoformat()
-
-
-def _strip_outlet(title: str, sitename: str | None, url: str, h1s: list[str]) -> str:
-    """ "Headline | Outlet" -> "Headline": drop leading and trailing parts naming the outlet."""
-    parts = _TITLE_SEPARATOR.split(title)
-    if len(parts) == 1:
-        return title
-    domain = extract_domain(url) or (urlsplit(url).hostname or "").removeprefix("www.")
-    names = {_squash(name) for name in (sitename, domain, domain.split(".")[0]) if name}
-
-    def is_outlet(part: str) -> bool:
-        key = _squash(part)
-        if not key or len(part.split()) > 6:
-            return False
-        return any(
-            key == n or (len(n) >= 3 and n in key) or (len(key) >= 4 and key in n) for n in names
-        )
-
-    while len(parts) > 2 and is_outlet(parts[-1]):
-        del parts[-2:]
-    while len(parts) > 2 and is_outlet(parts[0]):
-        del parts[:2]
-    keys = {_norm(part) for part in parts[::2]}
-    return next((h1 for h1 in h1s if len(parts) > 1 and _norm(h1) in keys), "".join(parts).strip())
-
-
-def _first_text(value: Any) -> str | None:
-    value = value[0] if isinstance(value, list) and value else value
-    return value if isinstance(value, str) else None
-
-
-def _clean(value: str | None) -> str | None:
-    """Whitespace collapsed; None for an empty value."""
-    return (" ".join(value.split()) or None) if value else None
-
-
-def _norm(value: str) -> str:
-    """A comparison key for lines and headlines: words only, case folded."""
-    return " ".join(re.findall(r"\w+", value.casefold()))
-
-
-def _squash(value: str) -> str:
-    """A comparison key for outlet names: letters and digits only, case folded."""
-    return "".join(re.findall(r"[^\W_]+", value.casefold()))
 
 
 # --- body ---------------------------------------------------------------------------------------
@@ -328,9 +220,16 @@ _SCRIPT = re.compile(
     r"document\.\w+\s*[(.]|\.innerHTML\s*=|\bwindow\.\w+\s*=|\bfunction\s*\w*\s*\(|^(?:var|let"
     r"|const)\s+\w+\s*=|[=(){}].*;$|^[{}]"
 )
+_POPUP_WORDS = ("rollover", "tooltip", "popover", "hovercard")
+_POPUP_CLASS = re.compile(rf"(?:{'|'.join(_POPUP_WORDS)})[-_]?(?:block|content|card|box)")
 _POPUPS = XPath(  # hover cards: a name in the text opens a box of links to other stories
-    ".//*[re:test(@class, '(rollover|tooltip|popover|hovercard)[-_]?(block|content|card|box)')]",
-    namespaces={"re": "http://exslt.org/regular-expressions"},
+    "//*[" + " or ".join(f"contains(@class, '{word}')" for word in _POPUP_WORDS) + "]"
+)
+_SHORT_TEXTS = XPath("//text()[string-length(.) < 80][normalize-space(.)]")
+# never article text; trafilatura drops them from each of its copies too
+_UNREAD = ("script", "style", "svg", "template", "iframe", "embed", "object", "canvas", "button")
+_PAGE_EXTRAS = XPath(
+    ".//aside | .//footer | .//div[contains(@class, 'footer') or contains(@id, 'footer')]"
 )
 _BULLET = re.compile(r"^[-•*·]\s+")
 _SENTENCE_END = re.compile(r"\w{4,}[.!?]['\"\u201d]?$")
@@ -344,14 +243,15 @@ _CREDITS = re.compile(
 )
 
 
-def _pruned(tree: HtmlElement) -> HtmlElement:
-    """A copy without teaser blocks: "READ MORE: <a>..</a>", a "DON'T MISS" label with the links
-    after it, hover cards, and lists made only of links (related articles, share buttons)."""
-    tree = copy(tree)
-    for element in list(tree.iter(*_TEASER_BLOCKS)):
-        first = next((chunk for chunk in element.itertext() if chunk.strip()), "").strip()
-        if not _TEASER_LABEL.fullmatch(first):
+def _prune(tree: HtmlElement) -> None:
+    """Remove teaser blocks: "READ MORE: <a>..</a>", a "DON'T MISS" label with the links after
+    it, hover cards, and lists made only of links (related articles, share buttons); and
+    scripts, styles and drawings, so that each copy trafilatura makes is smaller."""
+    strip_elements(tree, *_UNREAD, with_tail=False)
+    for element in _teaser_labelled(tree):
+        if not _attached(element, tree):  # inside a block removed already
             continue
+        first = next(chunk for chunk in element.itertext() if chunk.strip()).strip()
         text = element.text_content().strip()
         linked = sum(len(a.text_content()) for a in element.iter("a"))
         if len(text) > 600 or linked < 0.5 * (len(text) - len(first)):
@@ -362,12 +262,35 @@ def _pruned(tree: HtmlElement) -> HtmlElement:
             following.drop_tree()
         element.drop_tree()
     for element in _POPUPS(tree):
-        element.drop_tree()
+        if _POPUP_CLASS.search(element.get("class", "")) and _attached(element, tree):
+            element.drop_tree()
     for listing in list(tree.iter("ul", "ol")):
         items = [item for item in listing if item.tag == "li"]
         if len(items) >= 2 and all(_mostly_links(item, 0.8) for item in items):
             listing.drop_tree()
-    return tree
+
+
+def _teaser_labelled(tree: HtmlElement) -> list[HtmlElement]:
+    """The teaser-sized blocks whose first text is a teaser label ("READ MORE:", "Related"),
+    outermost first: found from the page's short texts, not by reading every block."""
+    found: dict[HtmlElement, None] = {}
+    for chunk in _SHORT_TEXTS(tree):
+        if not _TEASER_LABEL.fullmatch(chunk.strip()) or chunk.getparent() is None:
+            continue
+        owner = chunk.getparent().getparent() if chunk.is_tail else chunk.getparent()
+        chain = []
+        for element in (owner, *owner.iterancestors()) if owner is not None else ():
+            first = next((text for text in element.itertext() if text.strip()), "")
+            if not _TEASER_LABEL.fullmatch(first.strip()):
+                break  # an ancestor that starts with other text, and all above it
+            if element.tag in _TEASER_BLOCKS:
+                chain.append(element)
+        found.update(dict.fromkeys(reversed(chain)))
+    return list(found)
+
+
+def _attached(element: HtmlElement, tree: HtmlElement) -> bool:
+    return element is tree or any(parent is tree for parent in element.iterancestors())
 
 
 def _mostly_links(element: HtmlElement, share: float) -> bool:
@@ -380,7 +303,7 @@ def _clean_text(body: str, headlines: frozenset[str], url: str) -> str:
     """The body without the repeated headline, a dateline or byline above the text, credits and
     contact lines below it, and junk lines (teasers, share prompts, sign-ups, stray script)."""
     lines = [line for line in (" ".join(raw.split()) for raw in body.split("\n")) if line]
-    while lines and _norm(lines[0]) in headlines:
+    while lines and words_key(lines[0]) in headlines:
         del lines[0]
     for _ in range(2):
         if lines and _is_dateline(lines[0]):

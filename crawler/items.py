@@ -22,12 +22,14 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import DropItem
 
 from crawler.extract import Article
+from crawler.metadata import PublishedSource
 from crawler.printable import printable
 from crawler.sources import SourceRef
 from crawler.sources.feeds import FeedEntry
 from crawler.topics import Document, TopicMatch
 
 SCHEMA_VERSION = 1
+PUBLICATION_SOURCES: frozenset[PublishedSource] = frozenset({"feed", "json-ld", "meta", "time"})
 
 
 @dataclass(slots=True)
@@ -56,6 +58,24 @@ class Page:
         if self.article is not None and self.article.published:
             return _parse_date(self.article.published)
         return None
+
+    @property
+    def published_source(self) -> PublishedSource | None:
+        """Where `published` comes from: "feed" (the feed or sitemap entry), else the page's
+        "json-ld", "meta", "time", "url" or "text" (see crawler/metadata.py)."""
+        if self.entry is not None and self.entry.published is not None:
+            return "feed"
+        if self.published is not None and self.article is not None:
+            return self.article.published_source
+        return None
+
+    @property
+    def dated(self) -> datetime | None:
+        """The date that may decide whether the page is too old: `published` only when it is
+        stated as the date of publication, precise to the day (feed entry, JSON-LD, a
+        publication <meta>, a <time> in the article); never a date read from the URL or
+        guessed from the text."""
+        return self.published if self.published_source in PUBLICATION_SOURCES else None
 
 
 class Rejected(DropItem):
@@ -101,6 +121,7 @@ def article_record(page: Page) -> dict[str, Any]:
         "title": _line(article.title or (entry.title if entry else None)),
         "author": _line(article.author or (entry.author if entry else None)),
         "published": published.isoformat() if published else None,
+        "published_source": page.published_source,
         "fetched_at": page.fetched_at.isoformat(),
         "language": _line(article.language),
         "text": printable(article.text, multiline=True),

@@ -102,12 +102,13 @@ class ExtractPipeline:
             raise Rejected("no-text", "no article text on the page")
         if len(page.article.text.split()) < page.min_words:
             raise Rejected("not-article", "too little text for an article")
-        published = page.published
-        if (
-            published is not None
-            and datetime.now(UTC) - published > _config(self.crawler).fetch.max_age
-        ):
-            raise Rejected("too-old", published.isoformat())
+        dated = page.dated  # a date guessed from the URL or the text never drops a page
+        if dated is not None and datetime.now(UTC) - dated > _config(self.crawler).fetch.max_age:
+            raise Rejected(
+                "too-old",
+                f"published {dated.isoformat()} ({page.published_source})",
+                facts={"published": dated.isoformat(), "published_source": page.published_source},
+            )
         return page
 
 

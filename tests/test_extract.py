@@ -158,14 +158,82 @@ def test_no_canonical_is_none() -> None:
     assert article.canonical_url is None
 
 
-def test_og_title_is_preferred_to_title_tag_and_h1() -> None:
+def headlined(head: str, headline: str, masthead: str = "") -> str:
+    """An article page whose <header> holds `masthead` and whose <article> opens with
+    `headline` (markup), then three real paragraphs."""
+    paragraphs = "".join(f"<p>{text}</p>" for text in PARAGRAPHS)
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{head}</head><body>'
+        f"<header>{masthead}<nav><a href='/'>Home</a></nav></header>"
+        f"<main><article>{headline}{paragraphs}</article></main></body></html>"
+    )
+
+
+def test_displayed_headline_is_preferred_to_seo_og_title() -> None:
     head = (
         "<title>Council backs mill | Ledger</title>"
         '<meta property="og:title" content="Harbour town votes to restore its tide mill">'
     )
-    article = extract(page(head, "<h1>Mill vote</h1>"), URL)
+    article = extract(headlined(head, "<h1>Saltmere backs its tide mill</h1>"), URL)
     assert article is not None
-    assert article.title == "Harbour town votes to restore its tide mill"
+    assert article.title == "Saltmere backs its tide mill"
+
+
+@pytest.mark.parametrize(
+    ("head", "headline", "masthead", "title"),
+    [
+        # the outlet and the section glued on <title>; the h1 shows the headline alone
+        (
+            "<title>Tide mill to reopen - World - Example News</title>",
+            "<h1>Tide mill to reopen</h1>",
+            "",
+            "Tide mill to reopen",
+        ),
+        # typographic quotes and dashes as the page shows them, not og:title's plain ones
+        (
+            '<meta property="og:title" content="\'We will rebuild it\' - mill trust">',
+            "<h1>\u2018We will rebuild it\u2019 \u2013 mill trust</h1>",
+            "",
+            "\u2018We will rebuild it\u2019 \u2013 mill trust",
+        ),
+        # og:title cut off; the h1 has it whole
+        (
+            '<meta property="og:title" content="Councillors vote to restore the tide mill on">',
+            "<h1>Councillors vote to restore the tide mill on the harbour wall</h1>",
+            "",
+            "Councillors vote to restore the tide mill on the harbour wall",
+        ),
+        # the only <h1> is the masthead; the headline is the element og:title confirms
+        (
+            '<meta property="og:title" content="Tide mill to reopen">',
+            '<h2 class="story-title">Tide mill to reopen</h2>',
+            "<h1>The Coastal Ledger</h1>",
+            "Tide mill to reopen",
+        ),
+        # a masthead <h1> before the article's own
+        (
+            "<title>Tide mill to reopen | The Coastal Ledger</title>",
+            "<h1>Tide mill to reopen</h1>",
+            "<h1>The Coastal Ledger</h1>",
+            "Tide mill to reopen",
+        ),
+        # no headline element: <title> without the outlet, full-width separator included
+        (
+            "<title>\u6c34\u8eca\u5c0f\u5c4b\u3092\u4fee\u5fa9\u3078\uff1a\u65e5\u672c\u7d4c"
+            '\u6e08\u65b0\u805e</title><meta property="og:site_name" content="\u65e5\u672c'
+            '\u7d4c\u6e08\u65b0\u805e">',
+            "",
+            "",
+            "\u6c34\u8eca\u5c0f\u5c4b\u3092\u4fee\u5fa9\u3078",
+        ),
+    ],
+)
+def test_title_is_the_headline_as_displayed(
+    head: str, headline: str, masthead: str, title: str
+) -> None:
+    article = extract(headlined(head, headline, masthead), URL)
+    assert article is not None
+    assert article.title == title
 
 
 @pytest.mark.parametrize(
@@ -220,6 +288,66 @@ def test_implausible_json_ld_date_falls_back_to_meta() -> None:
     article = extract(page(head), URL)
     assert article is not None
     assert article.published == "2024-05-14T09:30:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("head", "published", "source"),
+    [
+        (
+            '<meta property="article:published_time" content="2024-05-14T09:30:00Z">',
+            "2024-05-14T09:30:00+00:00",
+            "meta",
+        ),
+        # a day written out counts; a year or a month alone does not
+        ('<meta name="pubdate" content="May 14, 2024 9:30 PM">', "2024-05-14T21:30:00", "meta"),
+        ('<meta name="date" content="2024">', None, None),
+        ('<meta name="date" content="May 2024">', None, None),
+        # the same moment stated in UTC and in the page's own zone: the page's day
+        (
+            '<meta property="article:published_time" content="2024-05-15T02:30:00Z">'
+            '<meta name="sailthru.date" content="2024-05-14T22:30:00-04:00">',
+            "2024-05-14T22:30:00-04:00",
+            "meta",
+        ),
+    ],
+)
+def test_published_date_and_where_it_is_stated(
+    head: str, published: str | None, source: str | None
+) -> None:
+    article = extract(page(head), URL)
+    assert article is not None
+    assert (article.published, article.published_source) == (published, source)
+
+
+def test_published_from_a_time_element_in_the_article() -> None:
+    html = headlined("", '<h1>Mill vote</h1><time datetime="2024-05-14">14 May 2024</time>')
+    article = extract(html, URL)
+    assert article is not None
+    assert (article.published, article.published_source) == ("2024-05-14", "time")
+
+
+def test_published_from_the_url_when_the_page_states_none() -> None:
+    article = extract(page(), "https://ledger.example/2024/05/14/tide-mill.html")
+    assert article is not None
+    assert (article.published, article.published_source) == ("2024-05-14", "url")
+
+
+@pytest.mark.parametrize(
+    ("credit", "author"),
+    [
+        ("By TOM KRISHER, AP Auto Writer", "Tom Krisher"),
+        ("Meg Kinnard and Errin Haines, Associated Press", "Meg Kinnard; Errin Haines"),
+        ("Associated Press", "Associated Press"),
+        ("Rachael Link, MS, RD", "Rachael Link"),
+        ("Amy Kuperinsky | NJ Advance Media for NJ.com", "Amy Kuperinsky"),
+        ("Analysis by Chris Cillizza, CNN Editor-at-large", "Chris Cillizza"),
+        ("By Bryan DeArdo @BryanDeArdo Nov 18, 2019 at 9:24 pm", "Bryan DeArdo"),
+    ],
+)
+def test_author_names_without_roles_outlets_or_dates(credit: str, author: str) -> None:
+    article = extract(page(f'<meta name="author" content="{credit}">'), URL)
+    assert article is not None
+    assert article.author == author
 
 
 def test_language_from_og_locale_when_html_has_no_lang() -> None:
