@@ -183,15 +183,12 @@ class Deduplicator:
     def __init__(self, state: State, settings: DedupSettings) -> None:
         self.state = state
         self.settings = settings
-        self.index: NearDuplicateIndex  # loaded by `load`
+        # loaded from the state database: its snapshot and the changes since (crawler/neardup.py)
+        self.index: NearDuplicateIndex = state.near_duplicate_index(settings.near_threshold)
 
     def load(self) -> None:
-        """Drop what is past `dedup.keep`, then load the index from the state database (from
-        its snapshot and the changes since, crawler/neardup.py)."""
-        cutoff = time.time() - self.settings.keep.total_seconds()
-        self._forget(cutoff)
-        self.state.purge_signatures(cutoff)
-        self.index = self.state.near_duplicate_index(self.settings.near_threshold)
+        """At start: drop what is past `dedup.keep` (URLs, entries, signatures)."""
+        self.expire()
         log.debug("near-duplicate index loaded signatures=%d", len(self.index))
 
     def save(self) -> None:
@@ -204,7 +201,7 @@ class Deduplicator:
         threshold_changed = settings.near_threshold != self.settings.near_threshold
         self.settings = settings
         if threshold_changed:
-            self.load()
+            self.index = self.state.near_duplicate_index(settings.near_threshold)
             log.info("near-duplicate index rebuilt threshold=%s", settings.near_threshold)
 
     def expire(self) -> None:
