@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from crawler import status
+from crawler.alerts.recipients import redact
 from crawler.counters import COUNTERS_KEY, load_counters
 from crawler.errors import QueryError
 from crawler.items import item_document
@@ -131,7 +132,7 @@ def _alert(topic: TopicSettings) -> dict[str, Any] | None:
         return None
     every = alert.digest_every
     return {
-        "to": list(alert.to),  # as the settings give them
+        "to": [redact(recipient) for recipient in alert.to],  # never a secret of the URL
         "mode": alert.mode,
         "every": every.total_seconds() if every else None,
         "cron": alert.cron,
