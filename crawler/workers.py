@@ -84,6 +84,12 @@ class Workers:
             if process.is_alive():
                 process.kill()
                 process.join()
+        # Let the pool's manager thread see its workers gone and close its wake-up pipe now: at
+        # interpreter exit, concurrent.futures wakes every manager thread and, racing one that
+        # is closing that pipe, raises "Bad file descriptor" (a CPython 3.11 race).
+        manager = getattr(self.pool, "_executor_manager_thread", None)
+        if manager is not None:
+            manager.join(TERMINATE_WAIT)
         for count, workers in list(_POOLS.items()):
             if workers is self:
                 del _POOLS[count]
