@@ -248,6 +248,10 @@ class Deduplicator:
         agreed: dict[str, Any] = {}
 
         def same_facts(key: str, similarity: float) -> bool:
+            if self.state.decided_not_queued(key):
+                # the earlier body was not queued (off-topic, say): a version of it in other words
+                # may match a topic, so it is judged on its own, not dropped as a copy
+                return False
             earlier = self.state.signature_facts(key)
             if earlier is None or sig.facts is None:  # stored before facts were kept
                 agreed[key] = None

@@ -576,6 +576,11 @@ class State:
 
         return NearDuplicateIndex.load(self, threshold)
 
+    def decided_not_queued(self, content_hash: str) -> bool:
+        """Whether the body with this hash was decided and not queued (off-topic, too short)."""
+        owner = self.fingerprint_owner(content_hash)
+        return owner is not None and owner[0] is None
+
     def fingerprint_owner(self, content_hash: str) -> tuple[str | None, str] | None:
         """(item id or None, first URL) of the first article with this body, if any."""
         row = self._db.execute(

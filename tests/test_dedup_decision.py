@@ -16,7 +16,7 @@ from crawler.extract import Article
 from crawler.items import Page, Rejected
 from crawler.neardup import Signature, signature
 from crawler.sources import SourceRef
-from crawler.state import State
+from crawler.state import ItemRecord, State
 
 from support.bulletins import bulletin_families, wire_copies
 
@@ -38,10 +38,26 @@ def page(url: str, title: str, text: str, canonical: str | None = None) -> Page:
     )
 
 
-def accept(dedup: Deduplicator, p: Page) -> None:
-    """Check a page that must pass, and record it as the pipelines would."""
+def accept(dedup: Deduplicator, p: Page, *, queued: bool = True) -> None:
+    """Check a page that must pass, and record it as the pipelines would: queued as an item, or
+    dropped by a later rule (off-topic)."""
     dedup.check(p)
-    dedup.state.record_article(urls=[p.url], outcome="queued", content_hash=p.content_hash)
+    item = None
+    if queued:
+        item = ItemRecord(f"item-{p.url}", p.url, None, None, "Feed", None, None, p.content_hash)
+    outcome = "queued" if queued else "off-topic"
+    dedup.state.record_article(
+        urls=[p.url], outcome=outcome, content_hash=p.content_hash, item=item
+    )
+
+
+def test_a_version_of_an_article_that_was_not_queued_is_judged_on_its_own(state: State) -> None:
+    """An off-topic body is no story to merge into: a near copy of it (say the full page after an
+    AMP page that lost the topic's words) goes on to the topics instead of being dropped."""
+    dedup = Deduplicator(state, DedupSettings())
+    _kind, copy = wire_copies(QUAKE, random.Random(1))[0]
+    accept(dedup, page("http://a.example/amp", QUAKE.title, QUAKE.text), queued=False)
+    dedup.check(page("http://b.example/full", copy.title, copy.text))  # not a Rejected
 
 
 @pytest.fixture
@@ -95,7 +111,10 @@ def test_a_restart_checks_the_stored_facts(state: State, tmp_path: Path) -> None
 def test_a_signature_stored_before_facts_were_kept_still_merges(state: State) -> None:
     sig = signature(QUAKE.title, QUAKE.text)
     state.add_signature("old", Signature(hashvalues=sig.hashvalues).to_bytes())
-    state.record_article(urls=["http://a.example/old"], outcome="queued", content_hash="old")
+    item = ItemRecord("item-old", "http://a.example/old", None, None, "Feed", None, None, "old")
+    state.record_article(
+        urls=["http://a.example/old"], outcome="queued", content_hash="old", item=item
+    )
     dedup = Deduplicator(state, DedupSettings())
     dedup.load()
     with pytest.raises(Rejected) as dropped:

@@ -274,6 +274,14 @@ class ClusterState(SharedOutbox, State):
         )
         return None if current is None else _owner(current)
 
+    def decided_not_queued(self, content_hash: str) -> bool:
+        """As the local state's; a body another worker is deciding now counts as queued."""
+        current = self.redis.get(self.key("fp", content_hash))
+        if current is None:
+            return False
+        data = json.loads(current)
+        return "claim" not in data and data.get("item") is None
+
     def fingerprint_owner(self, content_hash: str) -> tuple[str | None, str] | None:
         current = self.redis.get(self.key("fp", content_hash))
         return None if current is None else _owner(current)
