@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support.localsite import LocalSite  # noqa: E402  (the tests' local server)
+from tests.support.procfs import group_rss_kib, rss_kib  # noqa: E402
 
 SUMMARY = (
     "Freighters crossed the northern route again this week, brokers said, while insurers "
@@ -51,29 +52,6 @@ def feed(site: LocalSite, entries: int) -> bytes:
         '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
         f"<title>Big wire</title><link>{site.url('/')}</link>{items}</channel></rss>"
     ).encode()
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def group_kb(pgid: int) -> int:
-    total = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid:  # the fifth field of stat, the process group
-                total += rss_kb(int(entry))
-    return total
 
 
 def polled(state_db: Path) -> bool:
@@ -120,7 +98,7 @@ def main() -> None:
             while not polled(state_db) and time.monotonic() < deadline:
                 time.sleep(0.2)  # the first poll, of the empty feed
             time.sleep(args.settle)
-            base = (rss_kb(daemon.pid), group_kb(daemon.pid))
+            base = (rss_kib(daemon.pid), group_rss_kib(daemon.pid))
             site.route("/feed.xml", feed(site, args.entries), "application/rss+xml")
             with sqlite3.connect(state_db) as db:  # poll again now
                 db.execute("UPDATE sources SET last_polled_at = NULL, next_poll_at = NULL")
@@ -129,7 +107,7 @@ def main() -> None:
             started, done_at = time.monotonic(), None
             while True:
                 now = time.monotonic()
-                peak = (max(peak[0], rss_kb(daemon.pid)), max(peak[1], group_kb(daemon.pid)))
+                peak = (max(peak[0], rss_kib(daemon.pid)), max(peak[1], group_rss_kib(daemon.pid)))
                 if done_at is None and polled(state_db):
                     done_at = now
                 if done_at is not None and now - done_at > args.seconds:

@@ -27,32 +27,7 @@ sys.path.insert(0, str(ROOT))
 from crawler.demo import DEMO_TOPIC  # noqa: E402
 from crawler.demo.server import DemoSite  # noqa: E402
 
-
-def memory_kib(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) of one process, in KiB."""
-    rss = pss = 0
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Rss:"):
-                rss = int(line.split()[1])
-            elif line.startswith("Pss:"):
-                pss = int(line.split()[1])
-    except FileNotFoundError:
-        pass
-    return rss, pss
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (FileNotFoundError, IndexError):
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
+from tests.support.procfs import children, memory_kib  # noqa: E402
 
 
 def command_line(pid: int) -> str:

@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.localsite import LocalSite, Route  # noqa: E402
 from tests.support.pages import unique_article  # noqa: E402
+from tests.support.procfs import children, open_files, rss_kib, threads, tree_rss_mib  # noqa: E402
 
 
 class FeedSite:
@@ -224,7 +225,7 @@ def soak(args: argparse.Namespace) -> None:
         time.sleep(5)
         cycle += 1
         site.change(args.change, cycle)
-        samples.append((time.monotonic(), rss_mib(daemon.pid)))
+        samples.append((time.monotonic(), tree_rss_mib(daemon.pid)))
         if len(samples) in (3, 12):  # after warm-up: each process and the database
             print("  " + processes_line(daemon.pid, folder / "out" / "state.db"), flush=True)
         wal = folder / "out" / "state.db-wal"
@@ -283,64 +284,18 @@ def seed_signatures(path: Path, count: int) -> None:
 def processes_line(pid: int, database: Path) -> str:
     """Resident memory of the daemon and of each of its child processes, and the state
     database's size on disk with what it holds."""
-    own = _rss_kib(pid) / 1024
-    kids = [f"{_rss_kib(child) / 1024:.0f}" for child in children(pid)]
+    own = rss_kib(pid) / 1024
+    kids = [f"{rss_kib(child) / 1024:.0f}" for child in children(pid)]
     from crawler.state import State
 
     with State(database) as state:
         counts = state.counts()
     return (
         f"RSS daemon {own:.0f} MiB, children {' + '.join(kids) or 'none'} MiB, total "
-        f"{rss_mib(pid):.0f} MiB; state database {counts['database_bytes'] / 1024**2:.1f} MiB "
+        f"{tree_rss_mib(pid):.0f} MiB; state database {counts['database_bytes'] / 1024**2:.1f} MiB "
         f"({counts['signatures']} signatures, {counts['seen_urls']} seen URLs, "
         f"{counts['seen_entries']} entries, {counts['items']} items)"
     )
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except FileNotFoundError:
-        pass
-    return 0
-
-
-def rss_mib(pid: int) -> float:
-    total = 0
-    for p in [pid, *children(pid)]:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except FileNotFoundError:
-            continue
-    return total / 1024
-
-
-def open_files(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def threads(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    return 0
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except (FileNotFoundError, IndexError):
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-    return found
 
 
 def main() -> None:

@@ -63,13 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        self.send_response(route.status)
-        self.send_header("Content-Type", route.content_type)
-        self.send_header("Content-Length", str(len(route.body)))
-        for name, value in route.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(route.body)
+        self._send(route)
 
     def do_POST(self) -> None:
         """Record the request body, then answer with the next queued answer for the path (see
@@ -86,6 +80,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route.hang:
             self.server.release.wait(60)
             return
+        self._send(route)
+
+    def _send(self, route: Route) -> None:
         self.send_response(route.status)
         self.send_header("Content-Type", route.content_type)
         self.send_header("Content-Length", str(len(route.body)))
