@@ -330,6 +330,9 @@ class State:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{self.path}: cannot read the state database: {exc}") from None
+        if version == 0:
+            self._db.close()
+            raise StateError(f"{self.path}: not created yet (is crawler starting?)")
         if version != len(MIGRATIONS):
             self._db.close()
             raise StateError(
@@ -352,12 +355,16 @@ class State:
             raise StateError(
                 f"{self.path}: made by a newer crawler (schema {version}); upgrade crawler"
             )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.transaction():
+        if version == len(MIGRATIONS):
+            return
+        # One transaction for every step, so a reader sees the old schema or the new, never a
+        # database half made (a fresh one reads as version 0 until it is complete).
+        with self.transaction():
+            for script in MIGRATIONS[version:]:
                 for statement in script.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={number}")
+            self._db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
 
     @contextmanager
     def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:

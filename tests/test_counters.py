@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from crawler.counters import COUNTERS_KEY, extraction_histogram, load_counters
+from crawler.errors import StateError
 from crawler.state import State
 
 from support.daemonproc import Daemon, wait_for
@@ -24,10 +25,11 @@ def test_a_running_daemon_saves_its_counters(tmp_path, site) -> None:
     state_path = tmp_path / "out" / "state.db"
 
     def saved() -> dict:
-        if not state_path.exists():
+        try:
+            with State(state_path, readonly=True) as state:
+                stats = load_counters(state.meta(COUNTERS_KEY))["stats"]
+        except StateError:  # not there yet, or still being created by the daemon
             return {}
-        with State(state_path, readonly=True) as state:
-            stats = load_counters(state.meta(COUNTERS_KEY))["stats"]
         return stats if stats.get("crawler/queued") else {}
 
     daemon = Daemon(settings, tmp_path)

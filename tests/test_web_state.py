@@ -10,6 +10,7 @@ import zlib
 
 import pytest
 
+from crawler.errors import StateError
 from crawler.state import MIGRATIONS, State
 from crawler.web import views
 
@@ -64,6 +65,23 @@ def test_a_read_only_state_refuses_writes(tmp_path) -> None:
         pass
     with State(tmp_path / "state.db", readonly=True) as reader, pytest.raises(sqlite3.Error):
         reader.set_meta("x", "y")
+
+
+def test_a_reader_of_a_database_still_being_created_is_told_so(tmp_path) -> None:
+    path = tmp_path / "state.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("BEGIN IMMEDIATE")  # what State does while it creates the schema
+    for statement in MIGRATIONS[0].split(";"):
+        writer.execute(statement)
+    with pytest.raises(StateError, match="not created yet"):
+        State(path, readonly=True)
+    writer.execute("ROLLBACK")
+    writer.close()
+    with State(path):
+        pass  # created in one transaction: readers now see all of it
+    with State(path, readonly=True) as reader:
+        assert reader.archive_size() == 0
 
 
 @pytest.mark.parametrize(
