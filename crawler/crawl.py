@@ -49,7 +49,39 @@ def _cluster_settings(config: Settings, base: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Scrapy's parts that crawler does without: its own counters, stop and progress replace the
+# extensions, the telnet console and remote control would be doors into the daemon, and a
+# news crawl keeps no cookies, credentials or HTTP cache.
+UNUSED_EXTENSIONS = frozenset(
+    f"scrapy.extensions.{name}"
+    for name in (
+        "telnet.TelnetConsole",
+        "memusage.MemoryUsage",
+        "memdebug.MemoryDebugger",
+        "closespider.CloseSpider",
+        "feedexport.FeedExporter",
+        "logstats.LogStats",
+        "spiderstate.SpiderState",
+        "remote_control.RemoteControl",
+    )
+)
+UNUSED_DOWNLOADER_MIDDLEWARES = frozenset(
+    f"scrapy.downloadermiddlewares.{name}"
+    for name in (
+        "cookies.CookiesMiddleware",
+        "httpauth.HttpAuthMiddleware",
+        "httpcache.HttpCacheMiddleware",
+    )
+)
+
+
+def _without(base: dict[str, int], unused: frozenset[str]) -> dict[str, int]:
+    return {path: order for path, order in base.items() if path not in unused}
+
+
 def _scrapy_settings(config: Settings, *, run_once: bool) -> dict[str, Any]:
+    from scrapy.settings import default_settings as defaults
+
     fetch = config.fetch
     return {
         "BOT_NAME": "crawler",
@@ -74,9 +106,6 @@ def _scrapy_settings(config: Settings, *, run_once: bool) -> dict[str, Any]:
         "REDIRECT_MAX_TIMES": 5,
         "METAREFRESH_MAXDELAY": 10,
         "RETRY_TIMES": 1,
-        "COOKIES_ENABLED": False,
-        "TELNETCONSOLE_ENABLED": False,
-        "LOGSTATS_INTERVAL": 0,
         "DUPEFILTER_CLASS": "crawler.dedup.SeenUrlFilter",
         "DOWNLOADER_MIDDLEWARES": {
             "crawler.middlewares.UrlGuardMiddleware": 50,
@@ -84,6 +113,13 @@ def _scrapy_settings(config: Settings, *, run_once: bool) -> dict[str, Any]:
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "crawler.middlewares.RobotsPolicyMiddleware": 100,
         },
+        # Scrapy imports every component its _BASE tables name, even one set to None: the
+        # parts crawler never uses are left out of them (cookies bring tldextract and requests,
+        # the remote control aiohttp: about 10 MiB of the daemon's memory).
+        "DOWNLOADER_MIDDLEWARES_BASE": _without(
+            defaults.DOWNLOADER_MIDDLEWARES_BASE, UNUSED_DOWNLOADER_MIDDLEWARES
+        ),
+        "EXTENSIONS_BASE": _without(defaults.EXTENSIONS_BASE, UNUSED_EXTENSIONS),
         "ITEM_PIPELINES": {
             "crawler.pipelines.ExtractPipeline": 100,
             "crawler.pipelines.DedupPipeline": 200,
