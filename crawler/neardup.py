@@ -288,6 +288,14 @@ def _band_sums(grouped: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return hashes
 
 
+def min_matches(threshold: float, num_perm: int = NUM_PERM) -> int:
+    """How many of `num_perm` MinHash values two signatures must share to be `threshold`
+    similar (the estimate every candidate is verified against)."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError("threshold must be in (0, 1]")
+    return math.ceil(threshold * num_perm - 1e-9)
+
+
 def ranked_matches(
     query: np.ndarray, candidates: dict[str, bytes], min_matches: int
 ) -> list[Match]:
@@ -324,11 +332,9 @@ class NearDuplicateIndex:
         *,
         store: SignatureStore | None = None,
     ) -> None:
-        if not 0.0 < threshold <= 1.0:
-            raise ValueError("threshold must be in (0, 1]")
         self.threshold = threshold
         self.num_perm = num_perm
-        self._min_matches = math.ceil(threshold * num_perm - 1e-9)
+        self._min_matches = min_matches(threshold, num_perm)
         self.bands, self.rows = band_params(threshold, num_perm)
         self.store: SignatureStore = MemoryStore() if store is None else store
         self._slots = Slots()

@@ -20,7 +20,6 @@ trips, so workers seldom wait. A worker that dies holding it frees it after `LOC
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +32,7 @@ from crawler.neardup import (
     NearDuplicateIndex,
     Signature,
     lsh_params,
+    min_matches,
     ranked_matches,
 )
 
@@ -61,11 +61,9 @@ class SharedNearDuplicateIndex(NearDuplicateIndex):
         threshold: float,
         num_perm: int = NUM_PERM,
     ) -> None:
-        if not 0.0 < threshold <= 1.0:
-            raise ValueError("threshold must be in (0, 1]")
         self.threshold = threshold
         self.num_perm = num_perm
-        self._min_matches = math.ceil(threshold * num_perm - 1e-9)
+        self._min_matches = min_matches(threshold, num_perm)
         self.redis = redis
         self.key = key
         self._lsh = MinHashLSH(
