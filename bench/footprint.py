@@ -35,12 +35,10 @@ def command_line(pid: int) -> str:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:
         return "?"
-    words = raw.decode(errors="replace").split("\0")
-    if "multiprocessing.resource_tracker" in raw.decode(errors="replace"):
-        return "resource tracker"
-    if "spawn_main" in raw.decode(errors="replace"):
+    text = raw.decode(errors="replace")
+    if "crawler.worker import serve" in text:
         return "extraction worker"
-    return " ".join(words[:4])
+    return " ".join(text.split("\0")[:4])
 
 
 def settings(site: DemoSite, folder: Path, workers: int) -> Path:

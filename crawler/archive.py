@@ -22,9 +22,9 @@ from ulid import ULID
 
 from crawler import guard, trail
 from crawler.alerts.sender import alert_rows
+from crawler.article import is_html
 from crawler.delivery import deliver
 from crawler.errors import CrawlerError, FetchError, QueueError
-from crawler.extract import extract, is_html
 from crawler.items import item_document, make_item
 from crawler.topics import Document, Matcher, Topic, TopicMatch
 
@@ -111,6 +111,8 @@ def load_document(source: str, fetch: FetchSettings, stdin_text: str | None = No
 
 def _document(content: str | bytes, url: str) -> Document:
     if isinstance(content, bytes) or content.lstrip().startswith("<"):
+        from crawler.extract import extract  # the command line's, never the daemon's import
+
         article = extract(content, url or "https://example.invalid/")
         if article is None:
             raise CrawlerError("no article text found on that page")

@@ -6,6 +6,7 @@ CrawlerError
 ├── QueueError         the queue folder cannot be written or read
 ├── StateError         the state database cannot be opened or is not ours
 ├── FetchError         a command-line fetch failed or the address guard refused it
+├── WorkerExited       a worker process died during its task (crawler/workers.py)
 └── DeliveryError      an alert (email, chat, webhook) was not delivered
     ├── TemporaryFailure   try again later (4xx, refused connection, timeout)
     └── PermanentFailure   retrying will not help (5xx, bad credentials, no STARTTLS)
@@ -54,6 +55,11 @@ class StateError(CrawlerError):
 class FetchError(CrawlerError):
     """A fetch from the command line (`topics test URL`, `sources discover`) failed or was
     refused by the address guard (`crawler.guard`); the message says which."""
+
+
+class WorkerExited(CrawlerError):
+    """A worker process ended (killed, out of memory, a crash in a parser) while it held a task;
+    the task's page or poll was not recorded and is done again later."""
 
 
 class DeliveryError(CrawlerError):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from lxml.etree import XPath, strip_elements
@@ -24,26 +23,12 @@ from lxml.html import HtmlElement
 from trafilatura import bare_extraction
 from trafilatura.utils import load_html
 
-from crawler.metadata import PublishedSource, read_metadata, words_key
+from crawler.article import Article, is_html
+from crawler.metadata import read_metadata, words_key
 
 __all__ = ["Article", "extract", "is_html"]
 
 LOGGER = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Article:
-    """The article found on a page: metadata plus the body, paragraphs separated by "\\n"."""
-
-    url: str
-    canonical_url: str | None
-    title: str | None
-    author: str | None
-    published: str | None
-    language: str | None
-    sitename: str | None
-    text: str
-    published_source: PublishedSource | None = None  # where `published` is stated
 
 
 def extract(html: str | bytes, url: str) -> Article | None:
@@ -56,23 +41,6 @@ def extract(html: str | bytes, url: str) -> Article | None:
     except Exception:  # a page that breaks a parser is a page without an article
         LOGGER.warning("extraction failed url=%s", url, exc_info=True)
         return None
-
-
-_GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream", "text/plain")
-_BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b")
-_MARKUP_START = re.compile(rb"\s*(?:<\?xml[^>]*>\s*)?<(?:!doctype html|html|head|body|!--)", re.I)
-
-
-def is_html(content_type: str | None, body: bytes) -> bool:
-    """True when a response looks like HTML: an HTML Content-Type, or with a missing or generic
-    type, a body that starts like markup. PDF, images and other binaries are never HTML."""
-    head = body[:1024].removeprefix(b"\xef\xbb\xbf")
-    if head.lstrip().startswith(_BINARY_MAGIC):
-        return False
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type in ("text/html", "application/xhtml+xml"):
-        return True
-    return media_type in _GENERIC_TYPES and bool(_MARKUP_START.match(head))
 
 
 def _extract(html: str | bytes, url: str) -> Article | None:

@@ -21,8 +21,7 @@ from urllib.parse import urlsplit
 
 from scrapy.exceptions import DropItem
 
-from crawler.extract import Article
-from crawler.metadata import PublishedSource
+from crawler.article import Article, PublishedSource
 from crawler.printable import printable
 from crawler.sources import SourceRef
 from crawler.sources.feeds import FeedEntry

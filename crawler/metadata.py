@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from courlan import extract_domain
@@ -31,11 +31,10 @@ from htmldate import find_date
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 
+from crawler.article import PublishedSource
 from crawler.authors import author_names
 
-__all__ = ["Metadata", "PublishedSource", "day_precise", "read_metadata", "words_key"]
-
-PublishedSource = Literal["feed", "json-ld", "meta", "time", "url", "text"]
+__all__ = ["Metadata", "day_precise", "read_metadata", "words_key"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,16 +26,17 @@ from ulid import ULID
 from crawler import trail
 from crawler.alerts.sender import alert_rows
 from crawler.archive import backfill
+from crawler.article import is_html
 from crawler.counters import observe_extraction
 from crawler.dedup import Deduplicator, page_urls
 from crawler.delivery import deliver
-from crawler.errors import QueueError
-from crawler.extract import extract, is_html
+from crawler.errors import QueueError, WorkerExited
 from crawler.items import Page, Rejected, article_record, item_document, make_item
 from crawler.queue import Queue
 from crawler.signals import delivery_failed, housekeeping, settings_reloaded
 from crawler.state import State
 from crawler.topics import Matcher, Topic
+from crawler.worker import extract_article
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -58,8 +59,9 @@ def _state(crawler: Crawler) -> State:
 
 
 def _not_delivered(crawler: Crawler, page: Page, exc: BaseException) -> None:
-    """A write failed (a full disk, an I/O error): one error line, and the page's URLs may be
-    fetched again at the next poll, since nothing about them was recorded."""
+    """A write failed (a full disk, an I/O error) or the worker extracting the page died: one
+    error line, and the page's URLs may be fetched again at the next poll, since nothing about
+    them was recorded."""
     log.error("page not delivered url=%s error=%s; it is fetched again later", page.url, exc)
     crawler.stats.inc_value("crawler/queue_errors")  # type: ignore[union-attr]
     crawler.signals.send_catch_log(delivery_failed, urls=_urls(page))
@@ -96,7 +98,11 @@ class ExtractPipeline:
             raise Rejected("not-html", page.content_type or "no content type")
         workers = self.crawler.spider.workers  # type: ignore[union-attr]
         started = time.perf_counter()
-        page.article = await workers.run(extract, page.body, page.url)
+        try:
+            page.article = await workers.run(extract_article, page.body, page.url)
+        except WorkerExited as exc:
+            _not_delivered(self.crawler, page, exc)
+            raise DropItem(str(exc), log_level="DEBUG") from exc
         observe_extraction(self.crawler.stats, time.perf_counter() - started)  # type: ignore[arg-type]
         if page.article is None:
             raise Rejected("no-text", "no article text on the page")

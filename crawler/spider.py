@@ -30,7 +30,7 @@ from crawler import schedule, trail
 from crawler.cluster import open_state
 from crawler.config import FeedSource, Settings, SitemapSource, SiteSource, Source
 from crawler.dedup import normalize_url
-from crawler.errors import write_failure
+from crawler.errors import WorkerExited, write_failure
 from crawler.items import Page
 from crawler.middlewares import RefusedRequest, error_text
 from crawler.signals import settings_reloaded, source_polled
@@ -200,7 +200,7 @@ class NewsSpider(scrapy.Spider):
                 seen,
                 self.config.fetch.max_entries,
             )
-        except FeedError as exc:
+        except (FeedError, WorkerExited) as exc:
             self._source_error(source, response.status, str(exc))
             return []
         feed = found.feed
@@ -319,7 +319,7 @@ class NewsSpider(scrapy.Spider):
             return [self._sitemap_request(url, source, level + 1) for url in children]
         try:
             parsed = await self.workers.run(parse_sitemap, response.body)
-        except SitemapError as exc:
+        except (SitemapError, WorkerExited) as exc:
             self._source_error(source, response.status, str(exc))
             return []
         assert source.id is not None

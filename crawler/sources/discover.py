@@ -29,10 +29,10 @@ from trafilatura.feeds import BLACKLIST, FeedParameters, determine_feed, is_pote
 from trafilatura.utils import decode_file, load_html
 
 from crawler import guard
+from crawler.article import is_html
 from crawler.config import FeedSource
 from crawler.dedup import normalize_url
 from crawler.errors import CrawlerError, FetchError
-from crawler.extract import is_html
 from crawler.sources.feeds import Feed, FeedError, parse_feed
 
 FeedKind = Literal["rss", "atom", "json"]

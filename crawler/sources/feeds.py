@@ -1,10 +1,12 @@
 """Feeds: RSS 0.9x/1.0/2.0 and Atom through feedparser, JSON Feed directly, into one model.
 
-This is the only module that imports feedparser. It parses bytes that Scrapy fetched; it never
-touches the network. A body that is not a usable feed raises `FeedError` with a reason a person
-can act on (feedparser itself never raises and reports nothing for an empty body). Every string
-of the model is valid and printable (`crawler.printable`): a control character or a lone
-surrogate in a feed becomes U+FFFD here, never reaches the state database or an item::
+This is the only module that imports feedparser, and only where it parses (in the worker
+processes: the crawler process uses the model, never the parser). It parses bytes that Scrapy
+fetched; it never touches the network. A body that is not a usable feed raises `FeedError`
+with a reason a person can act on (feedparser itself never raises and reports nothing for an
+empty body). Every string of the model is valid and printable (`crawler.printable`): a control
+character or a lone surrogate in a feed becomes U+FFFD here, never reaches the state database
+or an item::
 
     feed = parse_feed(response.body, response.url, response.headers.get("Content-Type"))
     for entry in feed.entries:
@@ -21,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
-import feedparser
 import lxml.html
 
 from crawler.errors import CrawlerError
@@ -99,6 +100,8 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Feed:
         raise FeedError("empty response")
     if body.lstrip()[:1] == b"{" or "json" in (content_type or "").lower():
         return _parse_json_feed(body, url)
+    import feedparser
+
     parsed = feedparser.parse(
         body,
         response_headers={"content-location": url, "content-type": content_type or ""},
