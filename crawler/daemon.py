@@ -51,8 +51,16 @@ log = logging.getLogger("crawler.daemon")
 HEARTBEAT_EVERY = 15.0  # seconds between heartbeats in the state database
 WATCH_EVERY = 60.0  # seconds between checks for stuck polls
 ALERTS_EVERY = 5.0  # seconds between looks at the alert outbox
-HOUSEKEEPING_EVERY = 3600.0  # seconds between retention sweeps
+HOUSEKEEPING_EVERY = 3600.0  # seconds between retention sweeps, at most
+HOUSEKEEPING_MIN = 10.0  # ... and at least
 MISFIRE_GRACE = 3600  # a job that could not run on time still runs within an hour
+
+
+def housekeeping_every(config: Settings) -> float:
+    """Seconds between retention sweeps: hourly, or a quarter of the shortest `keep`, so that
+    nothing outlives its `keep` by much."""
+    shortest = min(config.dedup.keep, config.archive.keep).total_seconds()
+    return min(HOUSEKEEPING_EVERY, max(HOUSEKEEPING_MIN, shortest / 4))
 
 
 class Daemon:
@@ -124,7 +132,7 @@ class Daemon:
         )
         self.scheduler.add_job(
             self._guarded(self._housekeeping),
-            IntervalTrigger(seconds=HOUSEKEEPING_EVERY),
+            IntervalTrigger(seconds=housekeeping_every(self.config)),
             id="~housekeeping",
         )
         self.sender = Sender(self.config, self.spider.state)
@@ -301,6 +309,9 @@ class Daemon:
         self.crawler.signals.send_catch_log(housekeeping)  # a shorter `keep` applies at once
         self.sender.reload(config)
         self._sync_jobs()
+        self.scheduler.reschedule_job(
+            "~housekeeping", trigger=IntervalTrigger(seconds=housekeeping_every(config))
+        )
         log.info("settings reloaded sources=%d topics=%d", len(self.sources), len(config.topics))
 
     async def _shutdown(self, crawling: asyncio.Future[Any]) -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from crawler.errors import StateError
 from crawler.sources.feeds import entry_digest
 from crawler.state import State
 
+from support.daemonproc import Daemon, wait_for
 from support.localsite import LocalSite
 from support.pages import CASPIAN, OFF_TOPIC, WIRE, ago, article_page, rss
 from support.runner import base_settings, run_crawler
@@ -146,3 +148,38 @@ def test_the_cluster_forgets_by_the_same_rule(tmp_path: Path, redis_url: str, li
         assert state.entry_seen(source.id, "old") is listed
         assert state.url_seen("https://example.org/old") is listed
         assert state.url_seen("https://example.org/new")
+
+
+def test_a_running_daemon_forgets_on_time_with_a_short_keep(
+    site: LocalSite, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    """Retention sweeps run at a quarter of the shortest `keep` (here every 10 s, the least),
+    not only hourly: a running daemon's state stays bounded by its `keep`."""
+    site.route("/a.html", article_page("Ships cross the Caspian", CASPIAN))
+    site.route("/b.html", article_page("Insurers pull cover in the Caspian", WIRE))
+
+    def serve(path: str) -> None:
+        entries = [{"title": path, "link": site.url(path), "guid": path, "published": ago(1)}]
+        site.route("/feed.xml", rss("Feed", entries), "application/rss+xml")
+
+    def seen() -> set[str]:
+        try:
+            with State(tmp_path / "out" / "state.db", readonly=True) as state:
+                return {p for p in ("/a.html", "/b.html") if state.url_seen(site.url(p))}
+        except StateError:  # not created yet
+            return set()
+
+    settings = tmp_path / "crawler.toml"
+    settings.write_text(
+        base_settings(tmp_path, site)
+        + '[schedule]\nmin_every = "1s"\njitter = 0\n[dedup]\nkeep = "5s"\n'
+        + f'[[feeds]]\nurl = "{site.url("/feed.xml")}"\nevery = "1s"\n'
+    )
+    serve("/a.html")
+    daemon = Daemon(settings, tmp_path)
+    daemons.append(daemon)
+    wait_for(lambda: "/a.html" in seen(), what="a seen")
+    serve("/b.html")  # the feed moves on: a is older than keep and no longer listed
+    wait_for(lambda: seen() == {"/b.html"}, timeout=40, what="a forgotten, b kept")
+    assert site.hits("/a.html") == 1 and site.hits("/b.html") == 1
+    assert daemon.stop() == 0
