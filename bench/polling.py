@@ -203,9 +203,12 @@ def soak(args: argparse.Namespace) -> None:
     lines = [
         f'[output]\ndir = "{folder / "out"}"',
         f'[fetch]\nallow_hosts = ["127.0.0.1:{site.port}"]\n'
-        'delay = "0s"\nper_domain = 16\nconcurrency = 32\nmax_age = "30d"\nworkers = 1',
+        'delay = "0s"\nper_domain = 16\nconcurrency = 32\nmax_age = "30d"\n'
+        f"workers = {args.workers}",
         f'[schedule]\nmin_every = "{args.every}s"\nmax_every = "{args.every * 2}s"',
     ]
+    if args.keep:  # a short retention, to see the state database level off
+        lines.append(f'[dedup]\nkeep = "{args.keep}"\n[archive]\nkeep = "{args.keep}"')
     lines += [
         f'[[feeds]]\nurl = "{site.feed_url(n)}"\nevery = "{args.every}s"' for n in range(args.feeds)
     ]
@@ -293,7 +296,7 @@ def processes_line(pid: int, database: Path) -> str:
     return (
         f"RSS daemon {own:.0f} MiB, children {' + '.join(kids) or 'none'} MiB, total "
         f"{tree_rss_mib(pid):.0f} MiB; state database {counts['database_bytes'] / 1024**2:.1f} MiB "
-        f"({counts['signatures']} signatures, {counts['seen_urls']} seen URLs, "
+        f"(index: {counts['signatures']} signatures; {counts['seen_urls']} seen URLs, "
         f"{counts['seen_entries']} entries, {counts['items']} items)"
     )
 
@@ -317,6 +320,10 @@ def main() -> None:
     parser.add_argument(
         "--signatures", type=int, default=0, help="soak: seed the state with this many signatures"
     )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="soak: fetch.workers (0: one per core, the default)"
+    )
+    parser.add_argument("--keep", default="", help="soak: dedup.keep and archive.keep, e.g. 5m")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
