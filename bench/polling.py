@@ -269,18 +269,17 @@ def soak(args: argparse.Namespace) -> None:
 
 def seed_signatures(path: Path, count: int) -> None:
     """Fill a new state database with `count` near-duplicate signatures of random bodies, as a
-    month of news would leave them, so the soak runs with a full index from the start."""
-    import numpy as np
-
-    from crawler.neardup import NUM_PERM, Signature
+    month of news would leave them (with their lookups, and a snapshot of the index, as the
+    daemon keeps one), so the soak runs with a full index from the start."""
+    from crawler.neardup import NearDuplicateIndex
     from crawler.state import State
 
-    rng = np.random.default_rng(7)
+    from tests.support.signatures import seed_signatures as seed
+
     started = time.monotonic()
-    with State(path) as state, state.transaction():
-        for n in range(count):
-            values = rng.integers(0, 2**32, NUM_PERM, dtype=np.uint32).astype("<u4").tobytes()
-            state.add_signature(f"seed-{n:08d}", Signature(hashvalues=values).to_bytes())
+    with State(path) as state:
+        seed(state, count)
+        NearDuplicateIndex.load(state)  # keeps the first snapshot, as the daemon would
     print(f"  seeded {count} signatures in {time.monotonic() - started:.0f}s", flush=True)
 
 

@@ -22,17 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crawler.neardup import NUM_PERM, NearDuplicateIndex, Signature, band_hashes  # noqa: E402
+from crawler.neardup import NearDuplicateIndex, Signature  # noqa: E402
 from crawler.state import State  # noqa: E402
 
 from tests.support.localsite import LocalSite  # noqa: E402
 from tests.support.lshref import ReferenceIndex  # noqa: E402
 from tests.support.pages import ago, rss  # noqa: E402
+from tests.support.signatures import seed_signatures  # noqa: E402
 
 
 def settings(folder: Path, site: LocalSite) -> Path:
@@ -50,19 +49,7 @@ def seed(state_path: Path, feed_url: str, count: int) -> None:
     with State(state_path) as state:
         row = state.source("feed", feed_url)
         state.record_poll(row.id, status=200, next_poll_at=time.time() - 1)
-        index = NearDuplicateIndex.load(state)  # for its layout: the daemon's
-        rng = np.random.default_rng(7)
-        with state.transaction():
-            for start in range(0, count, 10_000):
-                size = min(10_000, count - start)
-                values = rng.integers(0, 2**32, size=(size, NUM_PERM), dtype=np.uint32)
-                lookups = band_hashes(values, index.bands, index.rows).astype("<u8")
-                for n in range(size):
-                    state.add_signature(
-                        f"{start + n:064x}",  # as long as a content hash
-                        Signature(hashvalues=values[n].tobytes()).to_bytes(),
-                        lookup=lookups[n].tobytes(),
-                    )
+        seed_signatures(state, count)
 
 
 def time_start(settings_path: Path, folder: Path, site: LocalSite) -> tuple[float, float]:
