@@ -3,6 +3,7 @@ real process; pages, feeds, API and metrics are read over HTTP, and in Debian's 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -11,6 +12,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import feedparser
@@ -95,6 +98,26 @@ def hostile(app) -> str:
     return item_id
 
 
+@contextmanager
+def served(settings: Path, cwd: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`crawler serve` on a free port, as a process of its own; its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "serve", "--port", "0"],
+        cwd=cwd,
+        env=_env() | (env or {}),
+        stdout=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    try:
+        yield process.stdout.readline().split()[-1]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(20)
+        process.stdout.close()
+
+
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -158,7 +181,6 @@ def test_every_page_answers_with_a_strict_policy(app, path) -> None:
 
 
 def test_filters_by_day_and_refuses_a_bad_one(app) -> None:
-    import json
     from datetime import UTC, datetime
 
     today = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -207,8 +229,6 @@ def test_a_topic_feed_is_valid_atom_with_the_clean_text_and_conditional_get(app,
 
 
 def test_search_and_api_show_what_the_pages_show(app) -> None:
-    import json
-
     _, _, body = _get(app["url"] + "api/items?q=caspian")
     results = json.loads(body)["results"]
     assert results and all(
@@ -250,17 +270,7 @@ def test_a_token_is_needed_when_set(tmp_path) -> None:
         f'[output]\ndir = "{tmp_path / "out"}"\n[[feeds]]\nurl = "http://127.0.0.1:9/never-polled.xml"\n'
     )
     token = "s3cret-token-for-the-test"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "serve", "--port", "0"],
-        cwd=tmp_path,
-        env=_env() | {"CRAWLER_WEB_TOKEN": token},
-        stdout=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split()[-1]
+    with served(settings, tmp_path, {"CRAWLER_WEB_TOKEN": token}) as url:
         assert _get(url + "items")[0] == 401
         assert _get(url + "healthz")[0] == 200
         bearer = {"Authorization": f"Bearer {token}"}
@@ -288,11 +298,6 @@ def test_a_token_is_needed_when_set(tmp_path) -> None:
         cookie = caught.value.headers["set-cookie"].split(";")[0]
         assert "HttpOnly" in caught.value.headers["set-cookie"]
         assert _get(url + "items", {"Cookie": cookie})[0] == 200
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(20)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -408,19 +413,7 @@ def test_on_a_cluster_the_pages_show_the_shared_state(tmp_path, site, redis_url)
     )
     result = run_crawler("--settings", str(settings), "once", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crawler.cli", "--settings", str(settings), "serve", "--port", "0"],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split()[-1]
-        import json
-
+    with served(settings, tmp_path) as url:
         report = json.loads(_get(url + "api/status")[2])
         assert "cluster" in report and report["outbox"]["pending"] + report["outbox"]["sent"] == 1
         items = json.loads(_get(url + "api/items?topic=caspian")[2])["items"]
@@ -428,7 +421,3 @@ def test_on_a_cluster_the_pages_show_the_shared_state(tmp_path, site, redis_url)
         for path in ("", "items", "sources", "topics", "metrics", "topics/caspian.atom"):
             assert _get(url + path)[0] == 200, path
         assert "Caspian drones shipped" in _get(url + "items")[2].decode()
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(20)
-        process.stdout.close()
