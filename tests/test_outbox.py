@@ -21,7 +21,7 @@ from crawler.config import Settings, settings_from_dict
 from crawler.state import Alert, ItemRecord, State
 
 from support.localsite import LocalSite
-from support.pages import CASPIAN, SITE_STORY, WIRE, ago, article_page, rss
+from support.pages import three_stories
 from support.runner import base_settings, run_crawler
 from support.smtpserver import Recorder, closed_port, smtp_server
 
@@ -237,14 +237,7 @@ def test_a_daemon_killed_while_sending_delivers_exactly_once_after_restart(
     site: LocalSite, tmp_path: Path
 ) -> None:
     """kill -9 while the SMTP server has not yet accepted: the restart delivers it, once."""
-    site.route("/a1.html", article_page("Ships cross the Caspian", CASPIAN))
-    site.route("/a2.html", article_page("Freighter held at Aktau", SITE_STORY))
-    site.route("/a3.html", article_page("Insurers pull cover", WIRE))
-    entries = [
-        {"title": f"a{n}", "link": site.url(f"/a{n}.html"), "guid": str(n), "published": ago(n)}
-        for n in (1, 2, 3)
-    ]
-    site.route("/feed.xml", rss("Feed", entries), "application/rss+xml")
+    three_stories(site)
     handler = HoldingRecorder()
     with smtp_server(handler) as port:
         settings = tmp_path / "crawler.toml"

@@ -13,21 +13,10 @@ from test_cluster import Newsroom, cluster_settings, queued
 
 from support.daemonproc import Daemon, wait_for
 from support.localsite import LocalSite
-from support.pages import CASPIAN, SITE_STORY, WIRE, ago, article_page, rss
+from support.pages import three_stories
 from support.runner import base_settings, run_crawler
 
 ENV = {"CRAWLER_WEBHOOK_SECRET": SECRET}
-
-
-def _newsroom(site: LocalSite) -> None:
-    site.route("/a1.html", article_page("Ships cross the Caspian", CASPIAN))
-    site.route("/a2.html", article_page("Freighter held at Aktau", SITE_STORY))
-    site.route("/a3.html", article_page("Insurers pull cover", WIRE))
-    entries = [
-        {"title": f"a{n}", "link": site.url(f"/a{n}.html"), "guid": str(n), "published": ago(n)}
-        for n in (1, 2, 3)
-    ]
-    site.route("/feed.xml", rss("Feed", entries), "application/rss+xml")
 
 
 def _settings(tmp_path: Path, site: LocalSite, timeout: str = "5s") -> Path:
@@ -54,7 +43,7 @@ def _queued(tmp_path: Path) -> list[dict[str, object]]:
 def test_once_posts_the_queued_items_as_they_are_in_the_queue(
     site: LocalSite, tmp_path: Path
 ) -> None:
-    _newsroom(site)
+    three_stories(site)
     settings = _settings(tmp_path, site)
     result = run_crawler("--settings", str(settings), "once", cwd=tmp_path, env=ENV)
     assert result.returncode == 0, result.stderr
@@ -74,7 +63,7 @@ def test_once_posts_the_queued_items_as_they_are_in_the_queue(
 def test_a_daemon_killed_while_the_webhook_holds_the_request_delivers_after_restart(
     site: LocalSite, tmp_path: Path
 ) -> None:
-    _newsroom(site)
+    three_stories(site)
     site.hang("/hook")
     settings = _settings(tmp_path, site, timeout="60s")
     first = Daemon(settings, tmp_path, env=ENV)

@@ -7,6 +7,10 @@ import random
 import zlib
 from datetime import UTC, datetime, timedelta
 from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from support.localsite import LocalSite
 
 JUNK_MARKERS = (
     "innerHTML",
@@ -164,3 +168,16 @@ def unique_article(path: str) -> bytes:
         f"<html lang='en'><head><title>{path}</title></head><body><article><h1>{path}</h1>"
         f"{paragraphs}</article></body></html>"
     ).encode()
+
+
+def three_stories(site: LocalSite) -> None:
+    """`/feed.xml` on `site`, listing three articles that all match a Caspian topic (a1 to a3,
+    one to three hours old)."""
+    site.route("/a1.html", article_page("Ships cross the Caspian", CASPIAN))
+    site.route("/a2.html", article_page("Freighter held at Aktau", SITE_STORY))
+    site.route("/a3.html", article_page("Insurers pull cover", WIRE))
+    entries = [
+        {"title": f"a{n}", "link": site.url(f"/a{n}.html"), "guid": str(n), "published": ago(n)}
+        for n in (1, 2, 3)
+    ]
+    site.route("/feed.xml", rss("Feed", entries), "application/rss+xml")
