@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from crawler.neardup import NearDuplicateIndex, Signature  # noqa: E402
+from crawler.schedule import PollOutcome  # noqa: E402
 from crawler.state import State  # noqa: E402
 
 from tests.support.localsite import LocalSite  # noqa: E402
@@ -47,9 +48,15 @@ def settings(folder: Path, site: LocalSite) -> Path:
 def seed(state_path: Path, feed_url: str, count: int) -> None:
     """A state database with `count` signatures and the feed due for a poll now."""
     with State(state_path) as state:
-        row = state.source("feed", feed_url)
-        state.record_poll(row.id, status=200, next_poll_at=time.time() - 1)
+        make_due(state, feed_url)
         seed_signatures(state, count)
+
+
+def make_due(state: State, feed_url: str) -> None:
+    """The feed polled ten minutes ago and due again now."""
+    row = state.source("feed", feed_url)
+    now = time.time()
+    state.record_poll(row.id, PollOutcome(status=200, polled_at=now - 600, next_poll_at=now - 1))
 
 
 def time_start(settings_path: Path, folder: Path, site: LocalSite) -> tuple[float, float]:
@@ -137,8 +144,7 @@ def main() -> None:
             runs = []
             for _ in range(args.runs):
                 with State(state_path) as state:  # due again
-                    row = state.source("feed", site.url("/feed.xml"))
-                    state.record_poll(row.id, status=200, next_poll_at=time.time() - 1)
+                    make_due(state, site.url("/feed.xml"))
                 runs.append(time_start(path, folder, site))
             results[count] = runs
             polled = statistics.median(r[0] for r in runs)
