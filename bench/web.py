@@ -38,6 +38,7 @@ from starlette.routing import Mount, Route  # noqa: E402
 from ulid import ULID  # noqa: E402
 
 from crawler.config import settings_from_dict  # noqa: E402
+from crawler.schedule import PollOutcome  # noqa: E402
 from crawler.state import ItemRecord, State  # noqa: E402
 from crawler.web.app import create_app  # noqa: E402
 
@@ -143,14 +144,14 @@ def seed(path: Path, articles: int, feeds: list[str], rng: random.Random) -> lis
             row = state.source("feed", url, f"Outlet {n}")
             for _ in range(3 if n in (4, 9) else 1 if n < 15 else 0):
                 error = "HTTP 503" if n in (4, 9) else None
-                state.record_poll(
-                    row.id,
+                outcome = PollOutcome(
                     status=503 if error else 200,
-                    error=error,
-                    new_entries=3,
+                    polled_at=now - 60,
                     next_poll_at=now + 600,
-                    now=now - 60,
+                    error=error,
+                    new_entries=0 if error else 3,
                 )
+                state.record_poll(row.id, outcome)
         for n in range(articles):
             fetched = now - (articles - n) * (7 * 86400 / articles)
             words = rng.choices(WORDS, k=150)
