@@ -236,11 +236,13 @@ def soak(args: argparse.Namespace) -> None:
             open_files(daemon.pid),
             threads(daemon.pid),
             wal.stat().st_size if wal.exists() else 0,
+            *database_mib(folder / "out" / "state.db"),
         )
         extras.append(extra)
         print(
             f"  {samples[-1][0] - samples[0][0]:6.0f}s  daemon RSS {samples[-1][1]:7.1f} MiB  "
             f"open files {extra[0]}  threads {extra[1]}  WAL {extra[2] / 1024:.0f} KiB  "
+            f"database {extra[3]:.0f} MiB, {extra[4]:.0f} in use  "
             f"polls per feed >= {min(site.polls)}",
             flush=True,
         )
@@ -263,8 +265,24 @@ def soak(args: argparse.Namespace) -> None:
         f"({min(site.polls)} to {max(site.polls)} polls each): RSS after warm-up {warm:.1f} MiB, "
         f"at end {samples[-1][1]:.1f} MiB ({samples[-1][1] / warm:.2f}x); open files "
         f"{first[0]} -> {last[0]}; threads {first[1]} -> {last[1]}; WAL {first[2] // 1024} -> "
-        f"{last[2] // 1024} KiB; items queued {status['items_queued']}"
+        f"{last[2] // 1024} KiB; database {first[3]:.0f} -> {last[3]:.0f} MiB, in use "
+        f"{first[4]:.0f} -> {last[4]:.0f} MiB; items queued "
+        f"{len(list((folder / 'out' / 'queue' / 'new').glob('*.json')))} "
+        f"({status['items_queued']} still in the database)"
     )
+
+
+def database_mib(path: Path) -> tuple[float, float]:
+    """The state database's size on disk (with its log), and the part of it in use, MiB."""
+    from crawler.errors import StateError
+    from crawler.state import State
+
+    try:
+        with State(path, readonly=True) as state:
+            size, free = state.size(), state.free_bytes()
+    except StateError:  # not created yet
+        return 0.0, 0.0
+    return size / 1024**2, (size - free) / 1024**2
 
 
 def seed_signatures(path: Path, count: int) -> None:
@@ -290,7 +308,7 @@ def processes_line(pid: int, database: Path) -> str:
     kids = [f"{rss_kib(child) / 1024:.0f}" for child in children(pid)]
     from crawler.state import State
 
-    with State(database) as state:
+    with State(database, readonly=True) as state:
         counts = state.counts()
     return (
         f"RSS daemon {own:.0f} MiB, children {' + '.join(kids) or 'none'} MiB, total "

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from crawler.neardup import NearDuplicateIndex
     from crawler.schedule import PollOutcome
 
+WAL_SIZE_LIMIT = 16 * 1024**2  # bytes the write-ahead log keeps after a checkpoint
+
 # Each entry moves the schema one version up; never edit an entry once released.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -314,6 +316,9 @@ class State:
             # NORMAL: a commit survives a crash of crawler (not of the machine) without an fsync;
             # decisions that deliver an item are written with FULL (record_article).
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # The log is reused after each checkpoint but keeps its largest size unless told:
+            # one big sweep would leave it at tens of MB for good.
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -569,6 +574,11 @@ class State:
         """Bytes the database takes on disk, its write-ahead log included."""
         wal = self.path.with_name(self.path.name + "-wal")
         return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
+
+    def free_bytes(self) -> int:
+        """Bytes of the database file that forgotten rows left free: reused before it grows."""
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int(free) * int(self._db.execute("PRAGMA page_size").fetchone()[0])
 
     def claim_fingerprint(self, content_hash: str, url: str) -> tuple[str | None, str] | None:
         """Claim a body for the page at `url`: None if it is new (the page may go on), else the
@@ -1037,6 +1047,7 @@ class State:
             "listed": one("SELECT count(*) FROM listed").fetchone()[0],
             "signatures": one("SELECT count(*) FROM signatures").fetchone()[0],
             "database_bytes": self.size(),
+            "free_bytes": self.free_bytes(),
             "items": one("SELECT count(*) FROM items").fetchone()[0],
             "also_reported": one("SELECT count(*) FROM also_reported").fetchone()[0],
         }

@@ -76,6 +76,7 @@ def collect(
         "items_queued": counts["items"],
         "state": {
             "database_bytes": counts["database_bytes"],
+            "free_bytes": counts["free_bytes"],
             "seen_urls": counts["seen_urls"],
             "seen_entries": counts["seen_entries"],
             "listed": counts["listed"],
@@ -201,7 +202,8 @@ def _outbox_line(outbox: dict[str, Any]) -> str:
 
 def _state_line(state: dict[str, Any]) -> str:
     return (
-        f"state database: {state['database_bytes'] / 1024**2:.1f} MiB, "
+        f"state database: {state['database_bytes'] / 1024**2:.1f} MiB "
+        f"({state['free_bytes'] / 1024**2:.1f} MiB of it free for reuse), "
         f"{state['seen_urls']} seen URLs, {state['seen_entries']} feed entries, "
         f"{state['listed']} still listed by their sources"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from crawler.errors import StateError
 from crawler.schedule import PollOutcome
-from crawler.state import MIGRATIONS, ItemRecord, State
+from crawler.state import MIGRATIONS, WAL_SIZE_LIMIT, ItemRecord, State
 
 
 def test_schema_is_created_and_versioned(tmp_path: Path) -> None:
@@ -73,3 +74,18 @@ def test_a_file_that_is_not_a_database_fails_loudly(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StateError, match=r"state\.db"):
         State(path)
+
+
+def test_one_large_write_does_not_leave_a_large_log(tmp_path) -> None:
+    """The write-ahead log shrinks back after a checkpoint: a big sweep or burst does not keep
+    tens of MB on disk for good."""
+    wal = tmp_path / "state.db-wal"
+    with State(tmp_path / "state.db") as state:
+        with state.transaction():
+            for n in range(40):
+                state.set_meta(f"big-{n}", os.urandom(512 * 1024).hex())  # 40 MiB in all
+        assert wal.stat().st_size > 30 * 1024**2
+        for n in range(40):
+            state.set_meta(f"big-{n}", None)  # small commits: the log starts over, truncated
+        assert wal.stat().st_size <= WAL_SIZE_LIMIT
+        assert state.free_bytes() > 30 * 1024**2  # the pages freed wait for reuse
