@@ -4,6 +4,7 @@ it held, in the pool and in a running daemon."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -62,8 +63,6 @@ def test_terminate_abandons_a_task_in_hand() -> None:
 
 
 def queued_titles(tmp_path: Path) -> set[str]:
-    import json
-
     new = tmp_path / "out" / "queue" / "new"
     return {json.loads(p.read_text("utf-8"))["title"] for p in new.glob("*.json")}
 
