@@ -42,8 +42,8 @@ DATA = ROOT.parent / "shared" / "data" / "article-extraction-benchmark" / "groun
 SEED = 20240611
 
 
-def load_documents() -> list[Document]:
-    truth = json.loads(DATA.read_text(encoding="utf-8"))
+def load_documents(path: Path = DATA) -> list[Document]:
+    truth = json.loads(path.read_text(encoding="utf-8"))
     documents = []
     for entry in truth.values():
         body = entry["articleBody"]
@@ -160,9 +160,10 @@ def main() -> None:
     parser.add_argument("--topics", type=int, default=10_000)
     parser.add_argument("--baseline-articles", type=int, default=20)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--data", type=Path, default=DATA, help="the ground-truth.json")
     args = parser.parse_args()
 
-    documents = load_documents()
+    documents = load_documents(args.data)
     vocab, phrases = vocabulary(documents)
     topics = make_topics(args.topics, vocab, phrases, args.seed)
     print(f"{len(documents)} articles, {len(topics)} topics, vocabulary {len(vocab)} words")
