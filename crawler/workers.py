@@ -57,12 +57,8 @@ class _Worker:
         try:
             self.connection.send((function, args))
             ok, value = self.connection.recv()
-        except (EOFError, OSError):
-            try:
-                code = self.process.wait(TERMINATE_WAIT)
-            except subprocess.TimeoutExpired:  # its socket broke, yet it lives: end it
-                self.process.kill()
-                code = self.process.wait()
+        except (EOFError, OSError):  # its socket broke: it died, or is ended now
+            code = self._reap()
             how = f"signal {-code}" if code < 0 else f"code {code}"
             raise WorkerExited(f"the worker process exited ({how}) during the task") from None
         if not ok:
@@ -70,17 +66,21 @@ class _Worker:
         return value  # type: ignore[no-any-return]
 
     def stop(self, *, now: bool = False) -> None:
-        if not now:
+        if now:
+            self.process.terminate()
+        else:
             with contextlib.suppress(OSError):  # already gone
                 self.connection.send(None)
-        else:
-            self.process.terminate()
+        self._reap()
+        self.connection.close()
+
+    def _reap(self) -> int:
+        """Its exit code, once it has ended: killed if it has not after `TERMINATE_WAIT`."""
         try:
-            self.process.wait(TERMINATE_WAIT)
+            return self.process.wait(TERMINATE_WAIT)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait()
-        self.connection.close()
+            return self.process.wait()
 
 
 _POOLS: dict[int, Workers] = {}
@@ -150,11 +150,10 @@ class Workers:
             if self._closed:
                 return
             self._closed = True
-        if now:
+        if now:  # ending the processes ends the tasks the threads wait on
             for worker in self._all:
                 worker.stop(now=True)
-            self._threads.shutdown(wait=True, cancel_futures=True)
-        else:
-            self._threads.shutdown(wait=True, cancel_futures=True)
+        self._threads.shutdown(wait=True, cancel_futures=True)
+        if not now:  # the tasks in hand are done: let the workers go
             for worker in self._all:
                 worker.stop()
